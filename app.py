@@ -1,0 +1,92 @@
+"""The shop's application factory; `python app.py` runs the development stack."""
+import logging
+import os
+
+from flask import Flask, render_template
+
+import config as config_module
+from extensions import csrf, db, login_manager, migrate
+from templating import register_template_helpers
+
+
+def create_app(config=None):
+    """Create the shop. ``config`` is a dict of overrides; SHOP_ENV picks the base class."""
+    config = dict(config or {})
+    app = Flask(__name__, instance_path=str(config_module.INSTANCE_DIR), instance_relative_config=True)
+    settings_class = config_module.config_class(config.pop("ENV", None))
+    app.config.from_object(settings_class)
+    app.config.update(config)
+    settings_class.init(app.config)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_template_helpers(app)
+    return app
+
+
+def register_extensions(app):
+    import models  # noqa: F401  (registers every table on the metadata)
+
+    db.init_app(app)
+    migrate.init_app(app, db, render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+
+def register_blueprints(app):
+    from blueprints.cart import bp as cart_bp
+    from blueprints.catalog import bp as catalog_bp
+    from blueprints.checkout import bp as checkout_bp
+    from blueprints.pay import bp as pay_bp
+
+    for blueprint in (catalog_bp, cart_bp, checkout_bp, pay_bp):
+        app.register_blueprint(blueprint)
+
+
+def register_errorhandlers(app):
+    from flask_wtf.csrf import CSRFError
+
+    def render_error(error):
+        code = getattr(error, "code", 500) or 500
+        return render_template("errors/error.html", code=code, error=error), code
+
+    for code in (400, 403, 404, 405, 413, 500):
+        app.register_error_handler(code, render_error)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render_template("errors/error.html", code=400, error=error, csrf=True), 400
+
+
+def register_commands(app):
+    from commands import seed_demo
+
+    app.cli.add_command(seed_demo)
+
+
+def run_development_stack():
+    """Serve the shop on :5000 with the sandbox beside it on :5001 and the jobs embedded."""
+    import atexit
+    import subprocess
+    import sys
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = create_app()
+    sandbox = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "sandbox", "run", "--port", str(app.config["SANDBOX_PORT"])],
+        env={**os.environ, "SANDBOX_KEY_DIR": app.config["SANDBOX_KEY_DIR"]},
+    )
+    atexit.register(sandbox.terminate)
+    if app.config["SCHEDULER_EMBEDDED"]:
+        from jobs.scheduler import start_background_scheduler
+
+        start_background_scheduler(app)
+    print(f" * 商店: http://127.0.0.1:5000   沙箱(微信支付模拟): {app.config['SANDBOX_PUBLIC_URL']}")
+    app.run(host="127.0.0.1", port=5000, threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    run_development_stack()

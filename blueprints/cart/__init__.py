@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("cart", __name__, url_prefix="/cart")
+
+from blueprints.cart import routes  # noqa: E402,F401

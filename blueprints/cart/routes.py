@@ -1,0 +1,6 @@
+from blueprints.cart import bp
+
+
+@bp.get("")
+def show():
+    return "cart"

@@ -1,0 +1,113 @@
+"""Orders and their lines. Amounts are integer fen; timestamps are naive UTC."""
+import secrets
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, utcnow
+
+OUT_TRADE_NO_PATTERN = r"^[A-Za-z0-9_-]{6,32}$"
+
+
+class OrderStatus:
+    PENDING = "pending"
+    PAID = "paid"
+    SHIPPED = "shipped"
+    CLOSED = "closed"
+
+    LABELS = {PENDING: "待支付", PAID: "已支付", SHIPPED: "已发货", CLOSED: "已关闭"}
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def new_out_trade_no(now: datetime) -> str:
+    """Time-ordered, unique and limited to [A-Za-z0-9] so the SDK signs the exact URL it sends."""
+    return f"{now:%Y%m%d%H%M%S}{secrets.token_hex(5).upper()}"
+
+
+class Order(Base):
+    __tablename__ = "order"
+    __table_args__ = (
+        CheckConstraint("total_fen >= 0", name="total_fen_not_negative"),
+        CheckConstraint("refunded_fen >= 0 AND refunded_fen <= total_fen", name="refunded_fen_within_total"),
+        CheckConstraint("length(out_trade_no) BETWEEN 6 AND 32", name="out_trade_no_length"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True, default=new_token)
+    out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING, index=True)
+    total_fen: Mapped[int]
+    refunded_fen: Mapped[int] = mapped_column(default=0)
+
+    contact_name: Mapped[str] = mapped_column(String(40))
+    mobile: Mapped[str] = mapped_column(String(11))
+    address: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    expires_at: Mapped[datetime]
+    paid_at: Mapped[datetime | None]
+    shipped_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+    # What WeChat Pay told us.
+    transaction_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    code_url: Mapped[str | None] = mapped_column(String(255))
+    code_url_expires_at: Mapped[datetime | None]
+    # Throttles and schedules for active queries (status poll, scheduler) and job claims.
+    last_queried_at: Mapped[datetime | None]
+    next_query_at: Mapped[datetime | None] = mapped_column(index=True)
+    query_count: Mapped[int] = mapped_column(default=0)
+    claimed_until: Mapped[datetime | None]
+    # Set when the owner must look at the order (paid after close without stock, refund failed).
+    attention: Mapped[str | None] = mapped_column(String(200))
+
+    items: Mapped[list["OrderItem"]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"
+    )
+
+    @property
+    def status_label(self) -> str:
+        if self.refunded_fen and self.refunded_fen >= self.total_fen:
+            return "已退款"
+        if self.refunded_fen:
+            return "部分退款"
+        return OrderStatus.LABELS.get(self.status, self.status)
+
+    @property
+    def deadline(self) -> datetime:
+        """The moment the QR code stops working: time_expire, or the code_url's 2-hour life if sooner."""
+        if self.code_url_expires_at and self.code_url_expires_at < self.expires_at:
+            return self.code_url_expires_at
+        return self.expires_at
+
+    @property
+    def description(self) -> str:
+        """The WeChat Pay description: item names, at most 127 characters."""
+        names = "、".join(f"{item.product_name}×{item.quantity}" for item in self.items)
+        return names if len(names) <= 127 else names[:126] + "等"
+
+
+class OrderItem(Base):
+    __tablename__ = "order_item"
+    __table_args__ = (
+        CheckConstraint("unit_price_fen >= 0", name="unit_price_fen_not_negative"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    product_name: Mapped[str] = mapped_column(String(80))
+    unit_price_fen: Mapped[int]
+    quantity: Mapped[int]
+
+    order: Mapped[Order] = relationship(back_populates="items")
+
+    @property
+    def line_total_fen(self) -> int:
+        return self.unit_price_fen * self.quantity

@@ -1,0 +1,32 @@
+"""Jinja filters and globals: the one place money and times are formatted."""
+from datetime import timedelta, timezone
+
+from flask import session
+
+CHINA_TZ = timezone(timedelta(hours=8))
+
+
+def format_fen(fen):
+    """Integer fen -> '¥12.34'. The only money formatter in the shop."""
+    fen = int(fen or 0)
+    sign = "-" if fen < 0 else ""
+    yuan, cents = divmod(abs(fen), 100)
+    return f"{sign}¥{yuan:,}.{cents:02d}"
+
+
+def format_local_time(value, fmt="%Y-%m-%d %H:%M"):
+    """Naive-UTC timestamp -> Beijing time text."""
+    if value is None:
+        return ""
+    return value.replace(tzinfo=timezone.utc).astimezone(CHINA_TZ).strftime(fmt)
+
+
+def register_template_helpers(app):
+    app.add_template_filter(format_fen, "money")
+    app.add_template_filter(format_local_time, "localtime")
+
+    @app.context_processor
+    def shop_globals():
+        from blueprints.cart.store import cart_count
+
+        return {"shop_name": app.config["SHOP_NAME"], "cart_count": cart_count(session)}

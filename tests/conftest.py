@@ -1,0 +1,109 @@
+"""Shared fixtures: a fresh database per test, factories, and a guard against the internet."""
+import ipaddress
+import os
+import re
+import socket
+
+import pytest
+
+from app import create_app
+from extensions import db
+from models import Category, Product
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def requires(condition, reason):
+    """Skip a test on a laptop without a dependency, but fail it under CI, where it must run."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must provide this: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch):
+    """Fail any test that tries to reach a host that is not loopback."""
+    real_connect = socket.socket.connect
+
+    def guarded_connect(sock, address):
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = host == "localhost"
+            if not loopback:
+                raise RuntimeError(f"test tried to reach the network: {address!r}")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """A file SQLite database per test (threads can share it), or the configured PostgreSQL."""
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path / 'shop.sqlite3'}"
+
+
+@pytest.fixture
+def app_config(database_url):
+    """Overrides for create_app(); tests and other fixtures add to it before `app` is built."""
+    return {"ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test-secret"}
+
+
+@pytest.fixture
+def app(app_config):
+    app = create_app(app_config)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_product(app):
+    """Factory: make_product(name="茶杯", price_fen=1999, stock=5, active=True) -> product id."""
+    counter = iter(range(1, 10_000))
+
+    def make(name="测试商品", price_fen=1000, stock=10, active=True, category="默认"):
+        n = next(counter)
+        with app.app_context():
+            cat = db.session.scalar(db.select(Category).filter_by(name=category))
+            if cat is None:
+                cat = Category(name=category, slug=f"cat-{n}-{abs(hash(category)) % 10000}")
+                db.session.add(cat)
+            product = Product(
+                name=name, slug=f"p-{n}", description="", price_fen=price_fen,
+                stock=stock, active=active, category=cat,
+            )
+            db.session.add(product)
+            db.session.commit()
+            return product.id
+
+    return make
+
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token_from(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1) or match.group(2)
