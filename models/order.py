@@ -18,6 +18,20 @@ class OrderStatus:
 
     LABELS = {PENDING: "待支付", PAID: "已支付", SHIPPED: "已发货", CLOSED: "已关闭"}
 
+    # The only moves an order can make. CLOSED -> PAID exists because a payment WeChat confirms is
+    # real money: it wins over a local close (timeout, cancel) that raced it.
+    TRANSITIONS = {
+        PENDING: {PAID, CLOSED},
+        CLOSED: {PAID},
+        PAID: {SHIPPED},
+        SHIPPED: set(),
+    }
+
+    @classmethod
+    def sources(cls, target: str) -> list[str]:
+        """The statuses an order may be in to move to ``target``."""
+        return [source for source, targets in cls.TRANSITIONS.items() if target in targets]
+
 
 def new_token() -> str:
     return secrets.token_urlsafe(16)

@@ -107,3 +107,87 @@ def csrf_token_from(html: str) -> str:
     match = CSRF_RE.search(html)
     assert match, "page has no CSRF token"
     return match.group(1) or match.group(2)
+
+
+@pytest.fixture
+def make_order(app, make_product):
+    """Factory: a pending order for one product, stock already reserved -> SimpleNamespace of its fields."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from models import Order, OrderItem, new_out_trade_no, utcnow
+
+    def make(price_fen=1234, quantity=1, stock=10, created_at=None, pay_minutes=30):
+        product_id = make_product(name="订单商品", price_fen=price_fen, stock=stock - quantity)
+        created_at = created_at or utcnow()
+        with app.app_context():
+            order = Order(
+                out_trade_no=new_out_trade_no(created_at), total_fen=price_fen * quantity,
+                contact_name="张三", mobile="13800138000", address="上海市浦东新区世纪大道 1 号",
+                created_at=created_at, expires_at=created_at + timedelta(minutes=pay_minutes),
+                items=[OrderItem(product_id=product_id, product_name="订单商品", unit_price_fen=price_fen,
+                                 quantity=quantity)],
+            )
+            db.session.add(order)
+            db.session.commit()
+            return SimpleNamespace(id=order.id, token=order.token, out_trade_no=order.out_trade_no,
+                                   total_fen=order.total_fen, product_id=product_id, quantity=quantity)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    """The WeChat Pay sandbox on a free loopback port, shared by the session (keys made once)."""
+    from sandbox.testing import start_sandbox
+
+    running = start_sandbox(tmp_path_factory.mktemp("sandbox"), SANDBOX_TIME_SCALE=1000, SANDBOX_NOTIFY_TIMEOUT=5)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def wechat(sandbox):
+    """The sandbox, with faults cleared before and after the test."""
+    sandbox.clear_faults()
+    yield sandbox
+    sandbox.clear_faults()
+
+
+@pytest.fixture
+def paying_config(app_config, wechat):
+    """Shop settings that talk to the sandbox with its keys (modules opt in by overriding app_config)."""
+    return {
+        **app_config, "SANDBOX_KEY_DIR": str(wechat.keys.directory), "WECHATPAY_URL": wechat.url,
+        "SANDBOX_PUBLIC_URL": wechat.url, "WECHATPAY_TIMEOUT": (2, 3),
+    }
+
+
+@pytest.fixture
+def live_shop(app):
+    """The shop served over real HTTP on loopback, so the sandbox can deliver notifications to it."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    app.config["WECHATPAY_NOTIFY_URL"] = f"{url}/pay/notify"
+    yield url
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def wait_for(condition, timeout=10.0, interval=0.05):
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout} s")

@@ -1,0 +1,110 @@
+"""The payment gateway interface: what the shop asks WeChat Pay and the typed answers it gets.
+
+Views, services and jobs talk to this interface only; the SDK stays inside the adapter.
+"""
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+class TradeState:
+    SUCCESS = "SUCCESS"
+    REFUND = "REFUND"
+    NOTPAY = "NOTPAY"
+    CLOSED = "CLOSED"
+    # SUCCESS, and SUCCESS later moved to refund: the customer's money arrived either way.
+    PAID = {SUCCESS, REFUND}
+
+
+class PaymentError(Exception):
+    """WeChat Pay said no, or could not be reached. ``code`` is WeChat's error code when it answered."""
+
+    def __init__(self, code: str, message: str, http_status: int | None = None):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+
+    @property
+    def retryable(self) -> bool:
+        """Timeouts, 5xx and rate limits: the same request may succeed later."""
+        return self.http_status is None or self.http_status >= 500 or self.http_status == 429
+
+
+class NotificationRejected(Exception):
+    """A notification that is not provably from WeChat Pay, or is malformed."""
+
+
+@dataclass(frozen=True)
+class NativeOrderRequest:
+    out_trade_no: str
+    description: str
+    total_fen: int
+    time_expire: datetime  # aware; sent as RFC 3339 in +08:00
+    attach: str
+    notify_url: str
+
+
+@dataclass(frozen=True)
+class Transaction:
+    out_trade_no: str
+    trade_state: str
+    mchid: str
+    appid: str
+    total_fen: int | None = None
+    currency: str | None = None
+    transaction_id: str | None = None
+    success_time: datetime | None = None  # naive UTC
+    payer_openid: str | None = None
+    attach: str | None = None
+    trade_state_desc: str = ""
+
+    @property
+    def paid(self) -> bool:
+        return self.trade_state in TradeState.PAID
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    out_refund_no: str
+    status: str
+    refund_fen: int
+    out_trade_no: str | None = None
+    refund_id: str | None = None
+    transaction_id: str | None = None
+    success_time: datetime | None = None  # naive UTC
+    mchid: str | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: str
+    event_type: str
+    create_time: str
+    summary: str
+    # Transaction for TRANSACTION.*, RefundResult for REFUND.*, the raw dict for anything else.
+    resource: object = field(default=None)
+    raw: dict = field(default_factory=dict, repr=False)
+
+
+class PaymentGateway(Protocol):
+    mchid: str
+    appid: str
+
+    def create_native_order(self, request: NativeOrderRequest) -> str:
+        """Place a Native order and return its code_url."""
+
+    def query(self, out_trade_no: str) -> Transaction:
+        """Return the order's current state; PaymentError ORDER_NOT_EXIST when WeChat never saw it."""
+
+    def close(self, out_trade_no: str) -> None:
+        """Close an unpaid order."""
+
+    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, reason: str) -> RefundResult:
+        """Ask for a refund; it is usually PROCESSING at first."""
+
+    def query_refund(self, out_refund_no: str) -> RefundResult:
+        """Return a refund's current state."""
+
+    def parse_notification(self, headers, body: bytes, now: datetime) -> Notification:
+        """Verify, decrypt and type a notification, or raise NotificationRejected."""

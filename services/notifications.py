@@ -1,0 +1,50 @@
+"""Applying a verified WeChat Pay notification exactly once, dispatched on its event_type."""
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db
+from models import Order
+from payments import Notification, NotificationRejected
+from services.payment import PaymentMismatch, apply_transaction, record_event, transaction_detail
+
+log = logging.getLogger("shop.payments")
+
+
+def handle_notification(notification: Notification, now: datetime) -> str:
+    """Apply one verified notification; return the outcome. Raises NotificationRejected on a mismatch."""
+    if notification.event_type.startswith("TRANSACTION."):
+        return handle_transaction(notification, now)
+    if notification.event_type.startswith("REFUND."):
+        from services.refunds import handle_refund_notification
+
+        return handle_refund_notification(notification, now)
+    log.info("notification %s of type %s ignored", notification.id, notification.event_type)
+    return "ignored"
+
+
+def handle_transaction(notification: Notification, now: datetime) -> str:
+    txn = notification.resource
+    order = db.session.scalar(select(Order).filter_by(out_trade_no=txn.out_trade_no))
+    if order is None:
+        raise NotificationRejected("unknown out_trade_no")
+    order_id = order.id
+    try:
+        # The unique notification id is written first: of ten copies racing, one inserts, nine fail.
+        event = record_event(
+            order_id, "notification", now, notification_id=notification.id,
+            event_type=notification.event_type, state=txn.trade_state, detail=transaction_detail(txn),
+        )
+    except IntegrityError:
+        db.session.rollback()
+        return "duplicate"
+    try:
+        event.outcome = apply_transaction(order, txn, now)
+    except PaymentMismatch as mismatch:
+        db.session.rollback()
+        log.error("notification %s for order %s rejected: %s", notification.id, order_id, mismatch)
+        raise NotificationRejected(str(mismatch)) from None
+    db.session.commit()
+    return event.outcome

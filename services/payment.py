@@ -1,0 +1,209 @@
+"""Paying an order: placing it on WeChat Pay, and the one state machine that applies every result.
+
+Every path that learns what WeChat Pay knows (the notification, the status poll's query, the
+scheduler, the owner's buttons) ends in ``apply_transaction``. Its moves are conditional UPDATEs on
+the order's status, so duplicates and races make one transition at most.
+"""
+import json
+import logging
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from extensions import db
+from models import Order, OrderItem, OrderStatus, PaymentEvent, Product
+from payments import NativeOrderRequest, PaymentError, TradeState, Transaction, get_gateway
+
+log = logging.getLogger("shop.payments")
+CODE_URL_LIFETIME = timedelta(hours=2)
+ACTIVE_QUERY_INTERVAL = timedelta(seconds=10)
+
+
+class PaymentMismatch(Exception):
+    """WeChat Pay reported something that does not fit the order (amount, merchant, currency)."""
+
+
+def record_event(order_id, kind, now, *, state=None, outcome=None, notification_id=None,
+                 event_type=None, detail=None) -> PaymentEvent:
+    """Add one append-only payment event (flushed, not committed) and log it as one line."""
+    event = PaymentEvent(
+        order_id=order_id, kind=kind, state=state, outcome=outcome, notification_id=notification_id,
+        event_type=event_type, detail=json.dumps(detail or {}, ensure_ascii=False, default=str),
+        created_at=now,
+    )
+    db.session.add(event)
+    db.session.flush()
+    log.info("payment_event order=%s kind=%s state=%s outcome=%s", order_id, kind, state, outcome)
+    return event
+
+
+def transition(order_id: int, target: str, **values) -> str | None:
+    """Move an order to ``target`` from any allowed status; return the status it left, or None."""
+    for source in OrderStatus.sources(target):
+        moved = db.session.execute(
+            update(Order).where(Order.id == order_id, Order.status == source).values(status=target, **values)
+        ).rowcount
+        if moved:
+            return source
+    return None
+
+
+def check_transaction(order: Order, txn: Transaction) -> None:
+    """Raise PaymentMismatch unless the result is about this order, this merchant and this amount."""
+    gateway = get_gateway()
+    if txn.out_trade_no != order.out_trade_no:
+        raise PaymentMismatch("out_trade_no does not match")
+    if txn.mchid != gateway.mchid or txn.appid != gateway.appid:
+        raise PaymentMismatch("mchid or appid does not match")
+    if txn.paid and (txn.total_fen != order.total_fen or txn.currency != "CNY"):
+        raise PaymentMismatch(f"amount {txn.total_fen} {txn.currency} does not match the order")
+
+
+def release_stock(order_id: int) -> None:
+    for item in db.session.scalars(select(OrderItem).filter_by(order_id=order_id)):
+        db.session.execute(
+            update(Product).where(Product.id == item.product_id).values(stock=Product.stock + item.quantity)
+        )
+
+
+def rereserve_stock(order_id: int) -> list[str]:
+    """Take stock again for an order paid after its close; return the lines that could not be had."""
+    short = []
+    for item in db.session.scalars(select(OrderItem).filter_by(order_id=order_id)):
+        taken = db.session.execute(
+            update(Product)
+            .where(Product.id == item.product_id, Product.stock >= item.quantity)
+            .values(stock=Product.stock - item.quantity)
+        ).rowcount
+        if not taken:
+            short.append(f"{item.product_name}×{item.quantity}")
+    return short
+
+
+def apply_transaction(order: Order, txn: Transaction, now: datetime) -> str:
+    """Apply what WeChat Pay says about an order: the one state-machine function. Returns the outcome.
+
+    Does not commit: the caller records the event in the same transaction and commits both.
+    """
+    check_transaction(order, txn)
+    if txn.paid:
+        left = transition(
+            order.id, OrderStatus.PAID, paid_at=txn.success_time or now, transaction_id=txn.transaction_id,
+            next_query_at=None,
+        )
+        if left == OrderStatus.CLOSED:
+            short = rereserve_stock(order.id)
+            if short:
+                db.session.execute(
+                    update(Order).where(Order.id == order.id)
+                    .values(attention="关闭后收到付款，库存不足：" + "、".join(short))
+                )
+            log.warning("order %s paid after close; short: %s", order.out_trade_no, short or "none")
+        return "paid" if left else "already_paid"
+    if txn.trade_state == TradeState.CLOSED:
+        left = transition(order.id, OrderStatus.CLOSED, closed_at=now, next_query_at=None)
+        if left == OrderStatus.PENDING:
+            release_stock(order.id)
+            return "closed"
+        return "already_closed"
+    return "unchanged"
+
+
+def place_native_order(order: Order, now: datetime) -> None:
+    """Ask WeChat Pay for the order's code_url (idempotent: same out_trade_no, same parameters)."""
+    if order.status != OrderStatus.PENDING:
+        return
+    if order.code_url and order.code_url_expires_at and order.code_url_expires_at > now:
+        return
+    request = NativeOrderRequest(
+        out_trade_no=order.out_trade_no, description=order.description, total_fen=order.total_fen,
+        time_expire=order.expires_at, attach=order.token, notify_url=current_app.config["WECHATPAY_NOTIFY_URL"],
+    )
+    try:
+        code_url = get_gateway().create_native_order(request)
+    except PaymentError as error:
+        record_event(order.id, "create", now, state=error.code, outcome="error", detail={"message": error.message})
+        db.session.commit()
+        raise
+    order.code_url = code_url
+    order.code_url_expires_at = now + CODE_URL_LIFETIME
+    record_event(order.id, "create", now, outcome="code_url")
+    db.session.commit()
+
+
+def query_wechat(order: Order) -> Transaction | None:
+    """The order as WeChat Pay knows it, or None when WeChat never saw it."""
+    try:
+        return get_gateway().query(order.out_trade_no)
+    except PaymentError as error:
+        if error.code == "ORDER_NOT_EXIST":
+            return None
+        raise
+
+
+def refresh_order(order: Order, now: datetime, source: str = "query") -> str:
+    """Query WeChat Pay and apply the answer; raises PaymentError when WeChat cannot be asked."""
+    order_id = order.id
+    try:
+        txn = query_wechat(order)
+    except PaymentError as error:
+        db.session.rollback()
+        record_event(order_id, source, now, state=error.code, outcome="error")
+        db.session.commit()
+        raise
+    outcome = apply_transaction(order, txn, now) if txn else "unchanged"
+    record_event(order_id, source, now, state=txn.trade_state if txn else "ORDER_NOT_EXIST", outcome=outcome,
+                 detail=transaction_detail(txn))
+    db.session.execute(update(Order).where(Order.id == order_id).values(last_queried_at=now))
+    db.session.commit()
+    return outcome
+
+
+def close_order(order: Order, now: datetime, source: str = "close") -> str:
+    """Close an unpaid order on WeChat Pay and locally, releasing its stock. Paid wins if it was paid.
+
+    Query, close, query again, then apply the last answer: a payment that lands between the first
+    query and the close is seen by the second query. Safe to run again after a crash at any step.
+    """
+    order_id = order.id
+    txn = query_wechat(order)
+    if not (txn and (txn.paid or txn.trade_state == TradeState.CLOSED)):
+        try:
+            get_gateway().close(order.out_trade_no)
+        except PaymentError as error:
+            if error.retryable:
+                raise
+            log.info("close %s answered %s; querying again", order.out_trade_no, error.code)
+        txn = query_wechat(order)
+    if txn is None:
+        # WeChat never knew the order (placing it failed), so closing it locally is the whole job.
+        gw = get_gateway()
+        txn = Transaction(out_trade_no=order.out_trade_no, trade_state=TradeState.CLOSED, mchid=gw.mchid, appid=gw.appid)
+    outcome = apply_transaction(order, txn, now)
+    record_event(order_id, source, now, state=txn.trade_state, outcome=outcome, detail=transaction_detail(txn))
+    db.session.commit()
+    return outcome
+
+
+def claim_active_query(order_id: int, now: datetime) -> bool:
+    """Allow one active query per order per ACTIVE_QUERY_INTERVAL, across all processes."""
+    claimed = db.session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.status == OrderStatus.PENDING, Order.code_url.is_not(None))
+        .where((Order.last_queried_at.is_(None)) | (Order.last_queried_at <= now - ACTIVE_QUERY_INTERVAL))
+        .values(last_queried_at=now)
+    ).rowcount
+    db.session.commit()
+    return bool(claimed)
+
+
+def transaction_detail(txn: Transaction | None) -> dict:
+    """The non-secret fields of a transaction, for the owner's timeline."""
+    if txn is None:
+        return {}
+    return {
+        "trade_state": txn.trade_state, "trade_state_desc": txn.trade_state_desc,
+        "transaction_id": txn.transaction_id, "total_fen": txn.total_fen,
+        "success_time": txn.success_time.isoformat() if txn.success_time else None,
+    }

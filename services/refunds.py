@@ -1,0 +1,146 @@
+"""Refunds: asking WeChat Pay for one, and applying its result exactly once."""
+import logging
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db
+from models import Order, OrderStatus, Refund, RefundStatus
+from payments import Notification, NotificationRejected, PaymentError, RefundResult, get_gateway
+from services.payment import record_event
+
+log = logging.getLogger("shop.payments")
+REFUND_FOLLOW_UP = timedelta(minutes=1)
+
+
+class RefundRefused(Exception):
+    """The refund cannot be made (nothing left to refund, order not paid...). The message is for people."""
+
+
+def refundable_fen(order_id: int) -> int:
+    """What is left to refund: the total less every refund not known to have failed."""
+    order_total = db.session.scalar(select(Order.total_fen).where(Order.id == order_id))
+    committed = db.session.scalar(
+        select(func.coalesce(func.sum(Refund.amount_fen), 0))
+        .where(Refund.order_id == order_id, Refund.status.in_([RefundStatus.PROCESSING, RefundStatus.SUCCESS]))
+    )
+    return order_total - committed
+
+
+def new_out_refund_no(order: Order) -> str:
+    return f"R{order.out_trade_no}{secrets.token_hex(3).upper()}"[:64]
+
+
+def create_refund(order: Order, amount_fen: int, reason: str, now: datetime) -> Refund:
+    """Record a refund, then ask WeChat Pay for it. Raises RefundRefused or PaymentError."""
+    # An UPDATE on the order row locks it (row lock on PostgreSQL, write lock on SQLite), so two
+    # refunds made at once cannot both see the same refundable amount.
+    locked = db.session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status.in_([OrderStatus.PAID, OrderStatus.SHIPPED]))
+        .values(status=Order.status)
+    ).rowcount
+    if not locked:
+        db.session.rollback()
+        raise RefundRefused("只有已支付的订单可以退款")
+    left = refundable_fen(order.id)
+    if not 0 < amount_fen <= left:
+        db.session.rollback()
+        raise RefundRefused(f"退款金额须在 0.01 到 {left / 100:.2f} 元之间")
+    refund = Refund(
+        order_id=order.id, out_refund_no=new_out_refund_no(order), amount_fen=amount_fen,
+        reason=reason[:80], status=RefundStatus.PROCESSING, created_at=now, next_query_at=now + REFUND_FOLLOW_UP,
+    )
+    db.session.add(refund)
+    db.session.commit()  # the refund exists before WeChat hears of it: nothing is lost if we crash
+
+    try:
+        result = get_gateway().refund(order.out_trade_no, refund.out_refund_no, amount_fen, order.total_fen, reason)
+    except PaymentError as error:
+        if error.retryable:
+            # Acceptance unknown: the follow-up job queries by out_refund_no and settles it.
+            record_event(order.id, "refund", now, state=error.code, outcome="pending",
+                         detail={"out_refund_no": refund.out_refund_no, "amount_fen": amount_fen})
+            db.session.commit()
+            raise
+        db.session.execute(
+            update(Refund).where(Refund.id == refund.id, Refund.status == RefundStatus.PROCESSING)
+            .values(status=RefundStatus.CLOSED, next_query_at=None)
+        )
+        record_event(order.id, "refund", now, state=error.code, outcome="refused",
+                     detail={"out_refund_no": refund.out_refund_no, "message": error.message})
+        db.session.commit()
+        raise
+    refund.refund_id = result.refund_id
+    outcome = apply_refund_result(refund, result, now)
+    record_event(order.id, "refund", now, state=result.status, outcome=outcome, detail=refund_detail(result))
+    db.session.commit()
+    return refund
+
+
+def apply_refund_result(refund: Refund, result: RefundResult, now: datetime) -> str:
+    """Move a PROCESSING refund to its final state once; count a success into the order. No commit."""
+    if result.status not in RefundStatus.FINAL:
+        return "processing"
+    moved = db.session.execute(
+        update(Refund).where(Refund.id == refund.id, Refund.status == RefundStatus.PROCESSING)
+        .values(status=result.status, refund_id=result.refund_id or refund.refund_id,
+                succeeded_at=(result.success_time or now) if result.status == RefundStatus.SUCCESS else None,
+                next_query_at=None)
+    ).rowcount
+    if not moved:
+        return "duplicate"
+    if result.status == RefundStatus.SUCCESS:
+        db.session.execute(
+            update(Order).where(Order.id == refund.order_id).values(refunded_fen=Order.refunded_fen + refund.amount_fen)
+        )
+        return "refunded"
+    db.session.execute(
+        update(Order).where(Order.id == refund.order_id)
+        .values(attention=f"退款 {refund.out_refund_no} 失败（{result.status}），请人工处理")
+    )
+    return "refund_failed"
+
+
+def refresh_refund(refund: Refund, now: datetime) -> str:
+    """Query a PROCESSING refund and apply the answer; re-send it if WeChat never received it."""
+    gateway = get_gateway()
+    try:
+        result = gateway.query_refund(refund.out_refund_no)
+    except PaymentError as error:
+        if error.code != "RESOURCE_NOT_EXISTS":
+            raise
+        order = db.session.get(Order, refund.order_id)
+        result = gateway.refund(order.out_trade_no, refund.out_refund_no, refund.amount_fen, order.total_fen, refund.reason)
+    outcome = apply_refund_result(refund, result, now)
+    record_event(refund.order_id, "refund_query", now, state=result.status, outcome=outcome, detail=refund_detail(result))
+    db.session.commit()
+    return outcome
+
+
+def handle_refund_notification(notification: Notification, now: datetime) -> str:
+    """Apply a REFUND.* notification once. Unknown refunds (made outside the shop) are recorded only."""
+    result: RefundResult = notification.resource
+    if result.mchid and result.mchid != get_gateway().mchid:
+        raise NotificationRejected("mchid does not match")
+    refund = db.session.scalar(select(Refund).filter_by(out_refund_no=result.out_refund_no))
+    if refund is not None and result.refund_fen != refund.amount_fen:
+        raise NotificationRejected("refund amount does not match")
+    order_id = refund.order_id if refund else db.session.scalar(
+        select(Order.id).filter_by(out_trade_no=result.out_trade_no or ""))
+    try:
+        event = record_event(order_id, "notification", now, notification_id=notification.id,
+                             event_type=notification.event_type, state=result.status, detail=refund_detail(result))
+    except IntegrityError:
+        db.session.rollback()
+        return "duplicate"
+    event.outcome = apply_refund_result(refund, result, now) if refund else "unknown_refund"
+    db.session.commit()
+    return event.outcome
+
+
+def refund_detail(result: RefundResult) -> dict:
+    return {"out_refund_no": result.out_refund_no, "refund_id": result.refund_id, "status": result.status,
+            "refund_fen": result.refund_fen}
