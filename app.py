@@ -37,12 +37,13 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
+    from blueprints.admin import bp as admin_bp
     from blueprints.cart import bp as cart_bp
     from blueprints.catalog import bp as catalog_bp
     from blueprints.checkout import bp as checkout_bp
     from blueprints.pay import bp as pay_bp
 
-    for blueprint in (catalog_bp, cart_bp, checkout_bp, pay_bp):
+    for blueprint in (catalog_bp, cart_bp, checkout_bp, pay_bp, admin_bp):
         app.register_blueprint(blueprint)
 
 
@@ -63,8 +64,10 @@ def register_errorhandlers(app):
 
 def register_commands(app):
     from commands import seed_demo
+    from jobs.scheduler import jobs_cli
 
     app.cli.add_command(seed_demo)
+    app.cli.add_command(jobs_cli)
 
 
 def run_development_stack():

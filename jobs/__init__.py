@@ -1,0 +1,1 @@
+"""Background jobs: plain functions ``(now, ...) -> summary`` and the APScheduler that runs them."""
