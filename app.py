@@ -1,11 +1,11 @@
 """The shop's application factory; `python app.py` runs the development stack."""
-import logging
 import os
 
 from flask import Flask, render_template
 
 import config as config_module
 from extensions import csrf, db, login_manager, migrate
+from http_policy import configure_logging, register_http_policy
 from templating import register_template_helpers
 
 
@@ -24,6 +24,7 @@ def create_app(config=None):
     register_errorhandlers(app)
     register_commands(app)
     register_template_helpers(app)
+    register_http_policy(app)
     return app
 
 
@@ -41,9 +42,10 @@ def register_blueprints(app):
     from blueprints.cart import bp as cart_bp
     from blueprints.catalog import bp as catalog_bp
     from blueprints.checkout import bp as checkout_bp
+    from blueprints.health import bp as health_bp
     from blueprints.pay import bp as pay_bp
 
-    for blueprint in (catalog_bp, cart_bp, checkout_bp, pay_bp, admin_bp):
+    for blueprint in (catalog_bp, cart_bp, checkout_bp, pay_bp, admin_bp, health_bp):
         app.register_blueprint(blueprint)
 
 
@@ -76,7 +78,7 @@ def run_development_stack():
     import subprocess
     import sys
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     app = create_app()
     sandbox = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "sandbox", "run", "--port", str(app.config["SANDBOX_PORT"])],
