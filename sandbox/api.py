@@ -1,0 +1,201 @@
+"""The WeChat Pay API v3 routes the shop calls: Native order, query, close, refunds, certificates."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from . import auth, clock, crypto, faults, orders, validation
+from .errors import ApiError, frequency_limited, invalid_request, system_error
+from .models import Order
+
+log = logging.getLogger(__name__)
+bp = Blueprint("v3", __name__, url_prefix="/v3")
+
+
+def _rt():
+    return current_app.extensions["sandbox"]
+
+
+def json_response(body: dict, status: int = 200) -> Response:
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return Response(text.encode("utf-8"), status, content_type="application/json; charset=utf-8")
+
+
+def no_content() -> Response:
+    response = Response(b"", 204)
+    del response.headers["Content-Type"]
+    return response
+
+
+@bp.before_request
+def _authenticate_and_inject():
+    rt = _rt()
+    g.auth = auth.authenticate(rt, request)
+    with rt.db.write() as session:
+        g.fault = faults.take_api_fault(session, request.path, request.path.endswith("/close"))
+    if g.fault is not None and g.fault.mode == "system_error":
+        raise system_error()
+    if g.fault is not None and g.fault.mode == "frequency_limited":
+        raise frequency_limited()
+
+
+def _check_mchid(value, location: str) -> None:
+    if not value:
+        raise ApiError(400, "PARAM_ERROR", "缺少参数 mchid", {"field": "mchid", "location": location})
+    if value != g.auth["mchid"]:
+        raise invalid_request("请求中的商户号与签名的商户号不一致")
+
+
+@bp.post("/pay/transactions/native")
+def native_order():
+    rt = _rt()
+    now = clock.now()
+    order_request = validation.order_request(validation.parse_json_object(request.get_data()), now)
+    with rt.db.write() as session:
+        order = orders.create_order(session, rt, order_request, now)
+        code_url = order.code_url
+    return json_response({"code_url": code_url})
+
+
+@bp.get("/pay/transactions/out-trade-no/<out_trade_no>")
+def query_by_out_trade_no(out_trade_no: str):
+    _check_mchid(request.args.get("mchid"), "query")
+    with _rt().db.write() as session:
+        order = orders.find_order(session, out_trade_no)
+        if order is None:
+            raise ApiError(404, "ORDER_NOT_EXIST", "订单不存在")
+        body = orders.transaction_json(orders.refresh(order, clock.now()))
+    return json_response(body)
+
+
+@bp.get("/pay/transactions/id/<transaction_id>")
+def query_by_transaction_id(transaction_id: str):
+    _check_mchid(request.args.get("mchid"), "query")
+    with _rt().db.read() as session:
+        order = session.scalar(select(Order).where(Order.transaction_id == transaction_id))
+        if order is None:  # only paid orders have a transaction id
+            raise ApiError(404, "ORDER_NOT_EXIST", "订单不存在")
+        body = orders.transaction_json(order)
+    return json_response(body)
+
+
+@bp.post("/pay/transactions/out-trade-no/<out_trade_no>/close")
+def close_order(out_trade_no: str):
+    rt = _rt()
+    _check_mchid(validation.parse_json_object(request.get_data()).get("mchid"), "body")
+    paid_just_before = g.fault is not None and g.fault.mode == "pay_on_close"
+    with rt.db.write() as session:
+        error = orders.close(session, rt, out_trade_no, clock.now(), paid_just_before)
+    if error is not None:
+        raise error
+    return no_content()
+
+
+@bp.post("/refund/domestic/refunds")
+def create_refund():
+    rt = _rt()
+    refund_request = validation.refund_request(validation.parse_json_object(request.get_data()))
+    with rt.db.write() as session:
+        body = orders.refund_json(orders.create_refund(session, rt, refund_request, clock.now()))
+    return json_response(body)
+
+
+@bp.get("/refund/domestic/refunds/<out_refund_no>")
+def query_refund(out_refund_no: str):
+    rt = _rt()
+    now = clock.now()
+    with rt.db.write() as session:
+        refund = orders.find_refund(session, out_refund_no)
+        if refund is None:
+            raise ApiError(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+        if refund.status == orders.PROCESSING and now >= refund.settle_at:
+            orders.settle_refund(session, rt, refund, now)
+        body = orders.refund_json(refund)
+    return json_response(body)
+
+
+@bp.get("/certificates")
+def certificates():
+    """The platform certificate, encrypted under the APIv3 key (certificate mode)."""
+    rt = _rt()
+    cert = crypto.x509.load_pem_x509_certificate(rt.platform_cert_pem.encode("ascii"))
+    nonce = crypto.random_nonce(12)
+    return json_response({"data": [{
+        "serial_no": rt.keys.platform_cert_serial,
+        "effective_time": clock.rfc3339(cert.not_valid_before_utc),
+        "expire_time": clock.rfc3339(cert.not_valid_after_utc),
+        "encrypt_certificate": {
+            "algorithm": crypto.AEAD_ALGORITHM,
+            "nonce": nonce,
+            "associated_data": "certificate",
+            "ciphertext": crypto.aead_encrypt(rt.keys.apiv3_key, nonce, rt.platform_cert_pem,
+                                              "certificate"),
+        },
+    }]})
+
+
+@bp.errorhandler(ApiError)
+def _api_error(error: ApiError):
+    return json_response(error.body(), error.status)
+
+
+def _tamper(response: Response) -> None:
+    """Change the answer after it was signed, as a man in the middle would."""
+    body = response.get_data()
+    if not body:
+        response.headers["Wechatpay-Timestamp"] = str(int(response.headers["Wechatpay-Timestamp"]) + 1)
+        return
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and "code_url" in data:
+        data["code_url"] = "weixin://wxpay/bizpayurl?pr=TAMPERED000"
+    elif isinstance(data, dict) and "trade_state" in data:
+        data["trade_state"] = "NOTPAY" if data["trade_state"] == "SUCCESS" else "SUCCESS"
+    elif isinstance(data, dict):
+        data["tampered"] = True
+    else:
+        response.set_data(body + b" ")
+        return
+    response.set_data(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def register(app: Flask) -> None:
+    """Mount the v3 routes; sign every /v3 answer; answer /v3 errors in WeChat Pay's JSON shape."""
+    app.register_blueprint(bp)
+
+    @app.after_request
+    def _sign_v3(response: Response) -> Response:
+        if not request.path.startswith("/v3/"):
+            return response
+        rt = _rt()
+        auth.sign_response(rt, response, request.headers.get("Wechatpay-Serial"))
+        fault = g.get("fault")
+        if fault is not None and fault.mode == "tamper":
+            _tamper(response)
+        if fault is not None and fault.mode == "hang":
+            rt.stopping.wait(fault.seconds)  # processed already; only the answer is late
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        if not request.path.startswith("/v3/"):
+            return error
+        codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+        return json_response({"code": codes.get(error.code, "INVALID_REQUEST"),
+                              "message": error.description or error.name}, error.code or 400)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        if isinstance(error, HTTPException):
+            return _http_error(error)
+        log.exception("sandbox error on %s", request.path)
+        if request.path.startswith("/v3/"):
+            return json_response(system_error().body(), 500)
+        return Response("沙箱内部错误", 500, content_type="text/plain; charset=utf-8")

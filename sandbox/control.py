@@ -1,0 +1,136 @@
+"""The control API (/sandbox/api/...): a loopback dev tool for tests and demos, JSON, no auth."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select
+
+from . import clock, faults, notify, orders, worker
+from .models import Delivery
+
+bp = Blueprint("control", __name__, url_prefix="/sandbox/api")
+
+
+def _rt():
+    return current_app.extensions["sandbox"]
+
+
+def _error(status: int, code: str, message: str):
+    return jsonify({"error": code, "message": message}), status
+
+
+def order_dict(order) -> dict:
+    """The query API's Transaction plus what only the sandbox knows."""
+    data = orders.transaction_json(order)
+    data.update({
+        "description": order.description,
+        "notify_url": order.notify_url,
+        "code_url": order.code_url,
+        "code_url_expires_at": clock.rfc3339(order.code_url_expires_at),
+        "time_expire": clock.rfc3339(order.time_expire),
+        "created_at": clock.rfc3339(order.created_at),
+        "closed_at": clock.rfc3339(order.closed_at),
+        "close_reason": order.close_reason,
+        "cancelled_at": clock.rfc3339(order.cancelled_at),
+        "refunds": [orders.refund_json(refund) for refund in order.refunds],
+    })
+    return data
+
+
+@bp.get("/info")
+def info():
+    rt = _rt()
+    return jsonify({
+        "mchid": rt.keys.mchid, "appid": rt.keys.appid,
+        "merchant_serial_no": rt.keys.merchant_serial_no, "public_key_id": rt.keys.public_key_id,
+        "platform_cert_serial": rt.keys.platform_cert_serial, "key_dir": str(rt.keys.directory),
+        "time_scale": rt.time_scale, "notify_key_mode": rt.notify_key_mode,
+        "notify_timeout": rt.notify_timeout, "public_url": rt.public_url,
+        "merchant_name": rt.merchant_name, "payer_openid": rt.payer_openid,
+    })
+
+
+@bp.get("/orders/<out_trade_no>")
+def get_order(out_trade_no: str):
+    with _rt().db.write() as session:
+        order = orders.find_order(session, out_trade_no)
+        if order is None:
+            return _error(404, "ORDER_NOT_EXIST", "订单不存在")
+        return jsonify(order_dict(orders.refresh(order, clock.now())))
+
+
+def _customer_action(out_trade_no: str, action):
+    rt = _rt()
+    code_url = (request.get_json(silent=True) or {}).get("code_url")
+    now = clock.now()
+    try:
+        with rt.db.write() as session:
+            order = orders.find_order(session, out_trade_no)
+            if order is None:
+                return _error(404, "ORDER_NOT_EXIST", "订单不存在")
+            if code_url is not None and (code_url != order.code_url or now >= order.code_url_expires_at):
+                raise orders.Conflict("CODE_URL_EXPIRED", "二维码已失效")
+            action(session, rt, order, now)
+            return jsonify(order_dict(order))
+    except orders.Conflict as conflict:
+        return _error(409, conflict.code, conflict.message)
+
+
+@bp.post("/orders/<out_trade_no>/pay")
+def pay_order(out_trade_no: str):
+    """The customer pays (optionally {"code_url": ...} to also require a current QR code)."""
+    return _customer_action(out_trade_no, orders.pay)
+
+
+@bp.post("/orders/<out_trade_no>/cancel")
+def cancel_order(out_trade_no: str):
+    """The customer cancels on the phone; the order stays NOTPAY, as in real WeChat."""
+    return _customer_action(out_trade_no, lambda session, rt, order, now: orders.cancel(order, now))
+
+
+@bp.get("/refunds/<out_refund_no>")
+def get_refund(out_refund_no: str):
+    with _rt().db.read() as session:
+        refund = orders.find_refund(session, out_refund_no)
+        if refund is None:
+            return _error(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+        return jsonify(orders.refund_json(refund))
+
+
+@bp.get("/deliveries")
+def list_deliveries():
+    query = select(Delivery).order_by(Delivery.created_at, Delivery.id)
+    if request.args.get("out_trade_no"):
+        query = query.where(Delivery.out_trade_no == request.args["out_trade_no"])
+    with _rt().db.read() as session:
+        return jsonify({"deliveries": [notify.as_dict(row) for row in session.scalars(query)]})
+
+
+@bp.post("/deliveries/run")
+def run_deliveries():
+    """Send every due notification now, synchronously (tests without the worker)."""
+    return jsonify({"ran": worker.run_due(_rt())})
+
+
+@bp.get("/faults")
+def list_faults():
+    with _rt().db.read() as session:
+        return jsonify({"faults": [faults.as_dict(fault) for fault in faults.armed(session)]})
+
+
+@bp.post("/faults")
+def arm_fault():
+    spec = request.get_json(silent=True)
+    try:
+        with _rt().db.write() as session:
+            fault = faults.arm(session, spec)
+            body = faults.as_dict(fault)
+    except ValueError as exc:
+        return _error(400, "INVALID_FAULT", str(exc))
+    return jsonify({"fault": body}), 201
+
+
+@bp.delete("/faults")
+def clear_faults():
+    with _rt().db.write() as session:
+        return jsonify({"cleared": faults.clear(session)})

@@ -1,0 +1,108 @@
+"""The sandbox's own SQLite database (plain SQLAlchemy; nothing shared with the shop's models).
+
+Write transactions start with BEGIN IMMEDIATE so concurrent writers (request threads, the delivery
+worker, a second sandbox process) queue on SQLite's lock instead of failing with "database is locked"
+when a read transaction tries to upgrade. No transaction is ever held across network I/O.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Iterator
+
+from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+
+
+class UTCDateTime(TypeDecorator):
+    """Store naive UTC in SQLite, hand back aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use sandbox.clock.now()")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return datetime(value.year, value.month, value.day, value.hour, value.minute,
+                        value.second, value.microsecond, tzinfo=timezone.utc)
+
+
+def _engine(url: str, immediate: bool) -> Engine:
+    memory = url in ("sqlite://", "sqlite:///:memory:")
+    kwargs = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    if memory:
+        kwargs["poolclass"] = StaticPool
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """Two engines on one file: `write()` sessions lock at BEGIN, `read()` sessions do not."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = _engine(url, immediate=True)
+        # An in-memory database exists once per connection: reads must share the writer's.
+        self.read_engine = self.engine if self.engine.pool.__class__ is StaticPool else _engine(url, False)
+        Base.metadata.create_all(self.engine)
+        self._write = sessionmaker(self.engine, expire_on_commit=False)
+        self._read = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """Yield a session in one write transaction; commit on success, roll back on error.
+
+        Callables appended to `session.info["after_commit"]` run once the commit has succeeded
+        (e.g. waking the delivery worker, which must not look before the row is visible).
+        """
+        with self._write() as session:
+            with session.begin():
+                yield session
+            for callback in session.info.pop("after_commit", []):
+                callback()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """Yield a session for reading only."""
+        with self._read() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()

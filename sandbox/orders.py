@@ -1,0 +1,272 @@
+"""What happens to orders and refunds: create, pay, cancel, close, expire, refund, settle.
+
+Functions take an open write session and the current time; they never commit and never do network
+I/O (notifications are queued as rows and sent by the worker after the commit).
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import clock, notify
+from .errors import ApiError, invalid_request
+from .models import (CLOSED, NOTPAY, PROCESSING, REFUND, SUCCESS, TRADE_STATE_DESC, Order, Refund)
+from .validation import OrderRequest, RefundRequest
+
+CODE_URL_TTL = timedelta(hours=2)
+REFUND_DELAY = 5.0  # real-world seconds from PROCESSING to SUCCESS, divided by the time scale
+MAX_REFUNDS_PER_ORDER = 50
+USER_RECEIVED_ACCOUNT = "支付用户零钱"
+
+ORDER_PAID = ("ORDERPAID", "订单已支付")
+
+
+class Conflict(Exception):
+    """The customer's action is impossible in the order's current state (control API: 409)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _digits(count: int) -> str:
+    return "".join(secrets.choice(string.digits) for _ in range(count))
+
+
+def new_code_url() -> str:
+    token = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(12))
+    return f"weixin://wxpay/bizpayurl?pr={token}"
+
+
+def find_order(session: Session, out_trade_no: str) -> Order | None:
+    return session.scalar(select(Order).where(Order.out_trade_no == out_trade_no))
+
+
+def find_refund(session: Session, out_refund_no: str) -> Refund | None:
+    return session.scalar(select(Refund).where(Refund.out_refund_no == out_refund_no))
+
+
+def refresh(order: Order, now: datetime) -> Order:
+    """Close an unpaid order whose time_expire has passed (it can no longer be paid)."""
+    if order.trade_state == NOTPAY and now >= order.time_expire:
+        order.trade_state = CLOSED
+        order.closed_at = order.time_expire
+        order.close_reason = "expired"
+    return order
+
+
+def catch_up(session: Session, rt, now: datetime) -> None:
+    """Expire due orders and settle due refunds (the worker's tick; pages call it too)."""
+    for order in session.scalars(select(Order).where(Order.trade_state == NOTPAY,
+                                                     Order.time_expire <= now)).all():
+        refresh(order, now)
+    for refund in session.scalars(select(Refund).where(Refund.status == PROCESSING,
+                                                       Refund.settle_at <= now)).all():
+        settle_refund(session, rt, refund, now)
+
+
+def next_settlement(session: Session) -> datetime | None:
+    return session.scalar(select(func.min(Refund.settle_at)).where(Refund.status == PROCESSING))
+
+
+def create_order(session: Session, rt, req: OrderRequest, now: datetime) -> Order:
+    """Create a Native order, or hand back a current code_url for an identical repeat."""
+    if req.mchid != rt.keys.mchid:
+        raise invalid_request("请求中的商户号与签名的商户号不一致")
+    if req.appid != rt.keys.appid:
+        raise ApiError(400, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配")
+    order = find_order(session, req.out_trade_no)
+    if order is not None:
+        refresh(order, now)
+        if order.trade_state == CLOSED:
+            raise ApiError(400, "ORDER_CLOSED", "订单已关闭")
+        if order.trade_state in (SUCCESS, REFUND):
+            raise ApiError(400, *ORDER_PAID)
+        if order.fingerprint != req.fingerprint:
+            raise ApiError(403, "OUT_TRADE_NO_USED", "商户订单号重复")
+        if now >= order.code_url_expires_at:
+            order.code_url, order.code_url_expires_at = new_code_url(), now + CODE_URL_TTL
+        return order
+    order = Order(
+        out_trade_no=req.out_trade_no, appid=req.appid, mchid=req.mchid, description=req.description,
+        notify_url=req.notify_url, attach=req.attach, total_fen=req.total_fen, currency=req.currency,
+        fingerprint=req.fingerprint, time_expire=req.time_expire, code_url=new_code_url(),
+        code_url_expires_at=now + CODE_URL_TTL, trade_state=NOTPAY, created_at=now)
+    session.add(order)
+    session.flush()
+    return order
+
+
+def pay(session: Session, rt, order: Order, now: datetime) -> Order:
+    """The customer pays: SUCCESS with transaction id, payer and time; the notification is queued."""
+    refresh(order, now)
+    if order.trade_state in (SUCCESS, REFUND):
+        raise Conflict(*ORDER_PAID)
+    if order.trade_state == CLOSED:
+        if order.close_reason == "expired":
+            raise Conflict("ORDER_EXPIRED", "订单已过期，无法支付")
+        raise Conflict("ORDER_CLOSED", "订单已关闭，无法支付")
+    order.trade_state = SUCCESS
+    order.transaction_id = "4200" + _digits(6) + now.astimezone(clock.CHINA).strftime("%Y%m%d") + _digits(10)
+    order.payer_openid = rt.payer_openid
+    order.bank_type = "OTHERS"
+    order.success_time = now
+    notify.enqueue(session, rt, event_type="TRANSACTION.SUCCESS", summary="支付成功",
+                   original_type="transaction", resource=transaction_json(order),
+                   notify_url=order.notify_url, out_trade_no=order.out_trade_no, now=now)
+    return order
+
+
+def cancel(order: Order, now: datetime) -> Order:
+    """The customer presses Cancel on the phone: nothing changes for the merchant (still NOTPAY)."""
+    refresh(order, now)
+    if order.trade_state != NOTPAY:
+        raise Conflict("NOT_PAYABLE", f"订单状态为 {order.trade_state}，不能取消")
+    order.cancelled_at = now
+    return order
+
+
+def close(session: Session, rt, out_trade_no: str, now: datetime,
+          paid_just_before: bool = False) -> ApiError | None:
+    """Close an unpaid order. Unknown and already closed orders also succeed, as on the real service.
+
+    Returns the error to answer instead of raising it, so a payment made by the pay_on_close fault
+    is committed together with the refused close.
+    """
+    order = find_order(session, out_trade_no)
+    if order is None:
+        return None
+    refresh(order, now)
+    if paid_just_before and order.trade_state == NOTPAY:
+        pay(session, rt, order, now)
+    if order.trade_state in (SUCCESS, REFUND):
+        return ApiError(400, *ORDER_PAID)
+    if order.trade_state == NOTPAY:
+        order.trade_state, order.closed_at, order.close_reason = CLOSED, now, "merchant"
+    return None
+
+
+def transaction_json(order: Order) -> dict:
+    """The Transaction object of the query API (and of TRANSACTION.SUCCESS notifications)."""
+    paid = order.trade_state in (SUCCESS, REFUND)
+    data = {
+        "appid": order.appid,
+        "mchid": order.mchid,
+        "out_trade_no": order.out_trade_no,
+        "trade_state": order.trade_state,
+        "trade_state_desc": TRADE_STATE_DESC[order.trade_state],
+        "amount": {"total": order.total_fen, "currency": order.currency,
+                   "payer_currency": order.currency},
+        "promotion_detail": [],
+    }
+    if order.attach is not None:
+        data["attach"] = order.attach
+    if paid:
+        data.update({
+            "transaction_id": order.transaction_id,
+            "trade_type": "NATIVE",
+            "bank_type": order.bank_type,
+            "success_time": clock.rfc3339(order.success_time),
+            "payer": {"openid": order.payer_openid},
+        })
+        data["amount"]["payer_total"] = order.total_fen
+    return data
+
+
+def create_refund(session: Session, rt, req: RefundRequest, now: datetime) -> Refund:
+    """Accept a refund (PROCESSING); it settles to SUCCESS after REFUND_DELAY / time scale."""
+    if req.transaction_id:
+        order = session.scalar(select(Order).where(Order.transaction_id == req.transaction_id))
+        if order is not None and req.out_trade_no and order.out_trade_no != req.out_trade_no:
+            order = None
+    else:
+        order = find_order(session, req.out_trade_no)
+    if order is None:
+        raise ApiError(404, "RESOURCE_NOT_EXISTS", "订单不存在")
+    refresh(order, now)
+    existing = find_refund(session, req.out_refund_no)
+    if existing is not None:
+        if existing.order_id != order.id or existing.fingerprint != req.fingerprint:
+            raise invalid_request("商户退款单号已存在，且与本次请求的参数不一致")
+        if existing.status == PROCESSING and now >= existing.settle_at:
+            settle_refund(session, rt, existing, now)
+        return existing
+    if order.trade_state not in (SUCCESS, REFUND):
+        raise invalid_request("订单未支付，不能退款")
+    if req.total_fen != order.total_fen:
+        raise invalid_request("原订单金额与实际支付金额不一致")
+    if len(order.refunds) >= MAX_REFUNDS_PER_ORDER:
+        raise invalid_request("一笔订单最多退款50次")
+    refunded = sum(refund.refund_fen for refund in order.refunds)
+    if req.refund_fen > order.total_fen - refunded:
+        raise invalid_request("申请退款金额超过订单可退金额")
+    refund = Refund(
+        refund_id="50" + _digits(7) + now.astimezone(clock.CHINA).strftime("%Y%m%d") + _digits(12),
+        out_refund_no=req.out_refund_no, order=order, reason=req.reason, notify_url=req.notify_url,
+        funds_account=req.funds_account, refund_fen=req.refund_fen, total_fen=req.total_fen,
+        currency=req.currency, fingerprint=req.fingerprint, status=PROCESSING, created_at=now,
+        settle_at=now + rt.scaled(REFUND_DELAY))
+    session.add(refund)
+    order.trade_state = REFUND
+    session.flush()
+    session.info.setdefault("after_commit", []).append(rt.wake_worker)  # settle it on time
+    return refund
+
+
+def settle_refund(session: Session, rt, refund: Refund, now: datetime) -> Refund:
+    refund.status = SUCCESS
+    refund.success_time = now
+    order = refund.order
+    notify.enqueue(session, rt, event_type="REFUND.SUCCESS", summary="退款成功", original_type="refund",
+                   resource=refund_notice_json(refund), notify_url=refund.notify_url or order.notify_url,
+                   out_trade_no=order.out_trade_no, out_refund_no=refund.out_refund_no, now=now)
+    return refund
+
+
+def refund_json(refund: Refund) -> dict:
+    """The Refund object answered by create and query."""
+    order = refund.order
+    data = {
+        "refund_id": refund.refund_id,
+        "out_refund_no": refund.out_refund_no,
+        "transaction_id": order.transaction_id,
+        "out_trade_no": order.out_trade_no,
+        "channel": "ORIGINAL",
+        "user_received_account": USER_RECEIVED_ACCOUNT,
+        "create_time": clock.rfc3339(refund.created_at),
+        "status": refund.status,
+        "funds_account": refund.funds_account or "AVAILABLE",
+        "amount": {
+            "total": refund.total_fen, "refund": refund.refund_fen, "from": [],
+            "payer_total": order.total_fen, "payer_refund": refund.refund_fen,
+            "settlement_refund": refund.refund_fen, "settlement_total": order.total_fen,
+            "discount_refund": 0, "currency": refund.currency, "refund_fee": 0,
+        },
+        "promotion_detail": [],
+    }
+    if refund.success_time is not None:
+        data["success_time"] = clock.rfc3339(refund.success_time)
+    return data
+
+
+def refund_notice_json(refund: Refund) -> dict:
+    """The decrypted resource of a REFUND.* notification."""
+    order = refund.order
+    return {
+        "mchid": order.mchid,
+        "out_trade_no": order.out_trade_no,
+        "transaction_id": order.transaction_id,
+        "out_refund_no": refund.out_refund_no,
+        "refund_id": refund.refund_id,
+        "refund_status": refund.status,
+        "success_time": clock.rfc3339(refund.success_time),
+        "user_received_account": USER_RECEIVED_ACCOUNT,
+        "amount": {"total": order.total_fen, "refund": refund.refund_fen,
+                   "payer_total": order.total_fen, "payer_refund": refund.refund_fen},
+    }

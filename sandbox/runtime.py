@@ -1,0 +1,61 @@
+"""The running sandbox's state, shared by its routes and its delivery worker."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+from datetime import timedelta
+
+from . import crypto, settings
+from .db import Database
+from .keys import SandboxKeys, ensure_keys
+
+
+class Runtime:
+    def __init__(self, config: dict):
+        self.config = config
+        self.keys: SandboxKeys = ensure_keys(config["SANDBOX_KEY_DIR"])
+        self.platform_key = crypto.load_private_key(self.keys.platform_private_key_path.read_bytes())
+        self.merchant_public_key = crypto.load_public_key(self.keys.merchant_public_key_path.read_bytes())
+        self.platform_cert_pem = self.keys.platform_cert_path.read_text(encoding="ascii")
+        self.db = Database(settings.database_url(config["SANDBOX_DATABASE"]))
+        self.time_scale: float = config["SANDBOX_TIME_SCALE"]
+        self.notify_timeout: float = config["SANDBOX_NOTIFY_TIMEOUT"]
+        self.notify_key_mode: str = config["SANDBOX_NOTIFY_KEY_MODE"]
+        self.merchant_name: str = config["SANDBOX_MERCHANT_NAME"]
+        self.public_url: str = config["SANDBOX_PUBLIC_URL"]
+        # Set on stop: wakes requests held by the "hang" fault so shutdown is quick.
+        self.stopping = threading.Event()
+        self.worker = None  # set by create_app when SANDBOX_DELIVERY_WORKER is on
+
+    def scaled(self, seconds: float) -> timedelta:
+        """A real-world delay divided by the time scale."""
+        return timedelta(seconds=seconds / self.time_scale)
+
+    def response_serial(self, request_serial: str | None) -> str:
+        """Answer in public-key mode if the caller named a public key id, else with the certificate."""
+        if request_serial and request_serial.startswith("PUB_KEY_ID_"):
+            return self.keys.public_key_id
+        return self.keys.platform_cert_serial
+
+    def notify_serial(self) -> str:
+        if self.notify_key_mode == "certificate":
+            return self.keys.platform_cert_serial
+        return self.keys.public_key_id
+
+    @property
+    def payer_openid(self) -> str:
+        """The one customer holding the sandbox phone: a stable 28-char openid for this appid."""
+        digest = hashlib.sha256(f"sandbox-phone:{self.keys.appid}".encode()).digest()
+        return "o" + base64.urlsafe_b64encode(digest).decode("ascii")[:27]
+
+    def wake_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.wake()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.worker is not None:
+            self.worker.stop()
+        self.db.dispose()
