@@ -1,0 +1,228 @@
+"""Fixtures for the sandbox's own tests: a sandbox per test, a notification receiver, SDK clients."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+from wechatpayv3 import WeChatPay, WeChatPayType
+
+from sandbox import create_app, crypto
+from sandbox.keys import ensure_keys
+from sandbox.testing import start_sandbox
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_for_loopback(monkeypatch):
+    # The SDK uses module-level requests calls, which honour proxy variables; keep loopback direct.
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+@pytest.fixture(scope="session")
+def key_template(tmp_path_factory) -> Path:
+    """One set of generated keys, copied into each test's sandbox (RSA generation is the slow part)."""
+    directory = tmp_path_factory.mktemp("key-template") / "keys"
+    ensure_keys(directory)
+    return directory
+
+
+@pytest.fixture
+def sandbox_dir(tmp_path, key_template) -> Path:
+    directory = tmp_path / "sandbox"
+    shutil.copytree(key_template, directory / "keys")
+    return directory
+
+
+@pytest.fixture
+def sb(sandbox_dir):
+    """A running sandbox (worker on, time scale 1000) that stops after the test."""
+    running = start_sandbox(sandbox_dir)
+    yield running
+    running.stop()
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):
+        pass
+
+
+@dataclass
+class Received:
+    headers: dict
+    body: bytes
+    at: float
+    done: float = 0.0
+
+
+@dataclass
+class Receiver:
+    """A merchant notify endpoint on loopback: records every POST, answers from a script."""
+
+    url: str = ""
+    received: list[Received] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)  # answers in order; then `default`
+    default: int = 200
+    delay: float = 0.0  # seconds to wait before answering
+    in_flight: int = 0
+    max_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wsgi(self, environ, start_response):
+        request = Request(environ)
+        entry = Received(dict(request.headers), request.get_data(), time.monotonic())
+        with self.lock:
+            self.received.append(entry)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            status = self.statuses.pop(0) if self.statuses else self.default
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            body = b"" if status in (200, 204) else json.dumps({"code": "FAIL", "message": "失败"}).encode()
+            return Response(body, status, content_type="application/json")(environ, start_response)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+                entry.done = time.monotonic()
+
+    def wait(self, count: int, timeout: float = 10.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {count} notifications, got {len(self.received)}")
+            time.sleep(0.01)
+        return list(self.received)
+
+
+@pytest.fixture
+def receiver():
+    recv = Receiver()
+    server = make_server("127.0.0.1", 0, recv.wsgi, threaded=True, request_handler=_Quiet)
+    recv.url = f"http://127.0.0.1:{server.server_port}/pay/notify"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield recv
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=2)
+
+
+@pytest.fixture
+def wxpay(sb, receiver):
+    """The unmodified SDK in public-key mode, pointed at the sandbox."""
+    client = WeChatPay(wechatpay_type=WeChatPayType.NATIVE, notify_url=receiver.url, timeout=(3, 5),
+                       **sb.sdk_kwargs("public_key"))
+    client._core._gate_way = sb.url
+    return client
+
+
+def self_signed_certificate(directory: Path) -> int:
+    """Write some valid certificate that is not the sandbox's into directory; return its serial."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "someone else")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
+    directory.mkdir(parents=True, exist_ok=True)
+    serial = format(cert.serial_number, "X")
+    (directory / f"{serial}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert.serial_number
+
+
+@pytest.fixture
+def cert_wxpay(sb, receiver, tmp_path):
+    """The unmodified SDK in certificate mode. Its cert_dir is seeded with a foreign certificate, so
+    construction does no network I/O; the first answer's unknown serial makes it fetch the sandbox's
+    /v3/certificates."""
+    cert_dir = tmp_path / "platform-certs"
+    self_signed_certificate(cert_dir)
+    client = WeChatPay(wechatpay_type=WeChatPayType.NATIVE, notify_url=receiver.url, timeout=(3, 5),
+                       cert_dir=str(cert_dir), **sb.sdk_kwargs("certificate"))
+    client._core._gate_way = sb.url
+    client.cert_dir = cert_dir  # for assertions
+    return client
+
+
+@pytest.fixture
+def sandbox_app(sandbox_dir):
+    """The sandbox app without a server or worker, for Flask test-client tests (freezegun-friendly)."""
+    app = create_app({
+        "SANDBOX_KEY_DIR": str(sandbox_dir / "keys"),
+        "SANDBOX_DATABASE": str(sandbox_dir / "sandbox.sqlite3"),
+        "SANDBOX_DELIVERY_WORKER": False,
+        "SANDBOX_TIME_SCALE": 1.0,
+    })
+    yield app
+    app.extensions["sandbox"].stop()
+
+
+class SignedClient:
+    """A Flask test client that signs like a merchant (the clock is read at each call)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.client = app.test_client()
+        self.keys = app.extensions["sandbox"].keys
+        self.key = crypto.load_private_key(self.keys.merchant_private_key_path.read_bytes())
+
+    def request(self, method: str, target: str, body=None, *, serial: str | None = None, **headers):
+        raw = b"" if body is None else (body if isinstance(body, bytes)
+                                        else json.dumps(body, ensure_ascii=False).encode("utf-8"))
+        authorization = crypto.build_authorization(
+            self.key, mchid=self.keys.mchid, serial_no=self.keys.merchant_serial_no, method=method,
+            target=target, timestamp=int(time.time()), nonce=uuid.uuid4().hex.upper(), body=raw)
+        headers = {"Authorization": authorization, "Content-Type": "application/json",
+                   "Accept": "application/json", **headers}
+        if serial:
+            headers["Wechatpay-Serial"] = serial
+        return self.client.open(target, method=method, data=raw, headers=headers)
+
+    def get(self, target: str, **kwargs):
+        return self.request("GET", target, **kwargs)
+
+    def post(self, target: str, body=None, **kwargs):
+        return self.request("POST", target, body, **kwargs)
+
+    def native(self, **fields):
+        body = {"appid": self.keys.appid, "mchid": self.keys.mchid, "description": "测试商品",
+                "out_trade_no": "ORDER_0001", "notify_url": "https://shop.example.com/pay/notify",
+                "amount": {"total": 100, "currency": "CNY"}}
+        body.update(fields)
+        return self.post("/v3/pay/transactions/native", {k: v for k, v in body.items() if v is not None})
+
+    def query(self, out_trade_no: str):
+        return self.get(f"/v3/pay/transactions/out-trade-no/{out_trade_no}?mchid={self.keys.mchid}")
+
+
+@pytest.fixture
+def v3(sandbox_app) -> SignedClient:
+    return SignedClient(sandbox_app)
+
+
+@pytest.fixture
+def signed_by_platform(sandbox_app):
+    """signed_by_platform(response) -> True if its Wechatpay-* signature verifies (platform key)."""
+    keys = sandbox_app.extensions["sandbox"].keys
+    public_key = crypto.load_public_key(keys.platform_public_key_path.read_bytes())
+
+    def check(response) -> bool:
+        message = crypto.response_message(response.headers["Wechatpay-Timestamp"],
+                                          response.headers["Wechatpay-Nonce"], response.get_data())
+        return crypto.verify(public_key, message, response.headers["Wechatpay-Signature"])
+
+    return check
