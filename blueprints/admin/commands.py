@@ -1,0 +1,98 @@
+"""`flask create-owner`, and the development owner `make run` creates and prints."""
+import os
+import re
+import secrets
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+from sqlalchemy import func, select
+
+from extensions import db
+from models import Owner
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,40}$")
+MIN_PASSWORD_LENGTH = 10
+DEV_OWNER_USERNAME = "admin"
+DEV_PASSWORD_FILE = "dev_owner_password"
+
+
+def check_username(username: str) -> str:
+    username = (username or "").strip()
+    if not USERNAME_RE.match(username):
+        raise click.BadParameter("用户名须为 1–40 个字母、数字或 _ . @ -")
+    return username
+
+
+def check_password(password: str) -> str:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(f"密码至少 {MIN_PASSWORD_LENGTH} 个字符")
+    if len(password) > 200:
+        raise click.BadParameter("密码最多 200 个字符")
+    return password
+
+
+@click.command("create-owner")
+@click.option("--username", prompt="用户名", default="admin", show_default=True,
+              callback=lambda ctx, param, value: check_username(value), help="店主登录用的用户名")
+@click.option("--password", prompt="密码", hide_input=True, confirmation_prompt="再输入一次密码",
+              envvar="SHOP_OWNER_PASSWORD", callback=lambda ctx, param, value: check_password(value),
+              help="密码（不给则交互输入；脚本里也可用环境变量 SHOP_OWNER_PASSWORD）")
+@click.option("--reset", is_flag=True, help="用户名已存在时改为重设它的密码")
+@with_appcontext
+def create_owner(username, password, reset):
+    """Create the shop owner's account (or reset its password with --reset)."""
+    owner = db.session.scalar(select(Owner).filter_by(username=username))
+    if owner is not None and not reset:
+        raise click.ClickException(f"店主 {username} 已存在；要重设密码请加 --reset。")
+    existed = owner is not None
+    if not existed:
+        owner = Owner(username=username)
+        db.session.add(owner)
+    owner.set_password(password)
+    db.session.commit()
+    click.echo(f"店主 {username} 的{'密码已重设' if existed else '账号已创建'}。登录地址：/admin/login")
+
+
+def ensure_dev_owner(app) -> tuple[str, str] | None:
+    """Development only: make sure an owner exists and return (username, password) to print, or None.
+
+    With no owner at all, creates ``admin`` with a random password saved in
+    instance/dev_owner_password (mode 0600) and returns it; on later runs returns the same pair while
+    that file still matches. Returns None when an owner was made another way (`flask create-owner`)
+    or when SHOP_ENV is production.
+    """
+    if os.environ.get("SHOP_ENV", "development") == "production":
+        return None
+    path = Path(app.instance_path) / DEV_PASSWORD_FILE
+    with app.app_context():
+        owner = db.session.scalar(select(Owner).filter_by(username=DEV_OWNER_USERNAME))
+        if owner is not None:
+            if path.exists():
+                password = path.read_text(encoding="utf-8").strip()
+                if password and owner.check_password(password):
+                    return DEV_OWNER_USERNAME, password
+            return None
+        if db.session.scalar(select(func.count()).select_from(Owner)):
+            return None
+        password = secrets.token_urlsafe(12)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(password + "\n")
+        owner = Owner(username=DEV_OWNER_USERNAME)
+        owner.set_password(password)
+        db.session.add(owner)
+        db.session.commit()
+        return DEV_OWNER_USERNAME, password
+
+
+def dev_owner_banner(app, shop_url="http://127.0.0.1:5000") -> str:
+    """The line `make run` prints about the owner's pages."""
+    login_url = f"{shop_url}/admin/login"
+    credentials = ensure_dev_owner(app)
+    if credentials:
+        username, password = credentials
+        return (f" * 店主后台: {login_url}   用户名 {username}   密码 {password}"
+                f"（开发用，保存在 instance/{DEV_PASSWORD_FILE}）")
+    return f" * 店主后台: {login_url}   用 `flask create-owner` 创建的账号登录（再建一个：.venv/bin/flask create-owner）"

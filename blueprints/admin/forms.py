@@ -1,0 +1,94 @@
+"""Forms for the owner's pages. Money is entered in yuan and turned into integer fen with Decimal."""
+import re
+from datetime import date
+from decimal import Decimal
+
+from flask_wtf import FlaskForm
+from wtforms import Form, HiddenField, PasswordField, SearchField, SelectField, StringField
+from wtforms.fields import DateField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+YUAN_RE = re.compile(r"^(?:0|[1-9]\d{0,8})(?:\.\d{1,2})?$")
+
+STATUS_CHOICES = [
+    ("", "全部状态"),
+    ("pending", "待支付"),
+    ("paid", "已支付"),
+    ("shipped", "已发货"),
+    ("closed", "已关闭"),
+    ("refunded", "有退款"),
+    ("attention", "需处理"),
+]
+
+
+def yuan_to_fen(text: str) -> int:
+    """'12.3' -> 1230. Raise ValueError unless it is a plain amount with at most two decimals."""
+    text = (text or "").strip().replace("，", ",").removeprefix("¥").removeprefix("￥").strip()
+    if not YUAN_RE.match(text):
+        raise ValueError(text)
+    return int(Decimal(text) * 100)
+
+
+def fen_to_yuan(fen: int) -> str:
+    """1230 -> '12.30', with integer arithmetic only."""
+    fen = int(fen)
+    sign = "-" if fen < 0 else ""
+    yuan, cents = divmod(abs(fen), 100)
+    return f"{sign}{yuan}.{cents:02d}"
+
+
+class EmptyForm(FlaskForm):
+    """Only the CSRF token: for POST buttons."""
+
+
+class LoginForm(FlaskForm):
+    username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=40, message="用户名太长")],
+                           render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
+    password = PasswordField("密码", validators=[DataRequired("请输入密码"), Length(max=200, message="密码太长")],
+                             render_kw={"autocomplete": "current-password"})
+    next = HiddenField()
+
+
+class RefundForm(FlaskForm):
+    amount = StringField("退款金额（元）", validators=[DataRequired("请输入退款金额")],
+                         render_kw={"inputmode": "decimal", "autocomplete": "off", "maxlength": 13})
+    reason = StringField("退款原因", validators=[Length(max=80, message="退款原因最多 80 个字")],
+                         render_kw={"maxlength": 80, "placeholder": "如：缺货、顾客申请退货"})
+
+    def validate_amount(self, field):
+        try:
+            fen = yuan_to_fen(field.data)
+        except ValueError:
+            raise ValidationError("请输入金额，如 12.50（最多两位小数）") from None
+        if fen <= 0:
+            raise ValidationError("退款金额须大于 0")
+        self.amount_fen = fen
+
+
+class OrderFilterForm(Form):
+    """The order list's filters, read from the query string (GET, so no CSRF)."""
+
+    class Meta:
+        locales = ["zh_CN", "zh"]  # WTForms' own messages (invalid date, invalid choice) in Chinese
+
+    status = SelectField("状态", choices=STATUS_CHOICES, default="", validators=[Optional()])
+    date_from = DateField("下单日期从", validators=[Optional()], format="%Y-%m-%d")
+    date_to = DateField("至", validators=[Optional()], format="%Y-%m-%d")
+    q = SearchField("搜索", validators=[Optional(), Length(max=64, message="搜索内容最多 64 个字符")],
+                    render_kw={"placeholder": "订单号 / 姓名 / 手机号", "maxlength": 64})
+
+    def validate_date_to(self, field):
+        if field.data and self.date_from.data and field.data < self.date_from.data:
+            raise ValidationError("结束日期不能早于开始日期")
+        if field.data and field.data > date(9998, 12, 30):
+            raise ValidationError("日期超出范围")
+
+    def query_args(self) -> dict:
+        """The active filters, for links (pagination, CSV export)."""
+        args = {
+            "status": self.status.data or None,
+            "date_from": self.date_from.data.isoformat() if self.date_from.data else None,
+            "date_to": self.date_to.data.isoformat() if self.date_to.data else None,
+            "q": (self.q.data or "").strip() or None,
+        }
+        return {key: value for key, value in args.items() if value}

@@ -1,0 +1,54 @@
+"""The order list's filtered SELECT, shared by the page, its totals and the CSV export."""
+from datetime import datetime, time, timedelta, timezone
+
+from sqlalchemy import Select, case, exists, func, or_, select
+
+from models import Order, OrderStatus, Refund
+from templating import CHINA_TZ
+
+PAID_STATUSES = (OrderStatus.PAID, OrderStatus.SHIPPED)
+
+
+def local_day_start_utc(day) -> datetime:
+    """Midnight of a Beijing-time date, as the naive UTC the database stores."""
+    return datetime.combine(day, time.min, tzinfo=CHINA_TZ).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def order_conditions(status=None, date_from=None, date_to=None, q=None) -> list:
+    """WHERE clauses for the filters; dates are Beijing-time calendar days, both ends included."""
+    conditions = []
+    if status in (OrderStatus.PENDING, OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.CLOSED):
+        conditions.append(Order.status == status)
+    elif status == "refunded":
+        conditions.append(exists().where(Refund.order_id == Order.id))
+    elif status == "attention":
+        conditions.append(Order.attention.is_not(None))
+    if date_from:
+        conditions.append(Order.created_at >= local_day_start_utc(date_from))
+    if date_to:
+        conditions.append(Order.created_at < local_day_start_utc(date_to + timedelta(days=1)))
+    q = (q or "").strip()
+    if q:
+        conditions.append(or_(
+            Order.out_trade_no.icontains(q, autoescape=True),
+            Order.contact_name.icontains(q, autoescape=True),
+            Order.mobile.contains(q, autoescape=True),
+            Order.transaction_id == q,
+        ))
+    return conditions
+
+
+def filtered_orders(conditions) -> Select:
+    """Orders matching ``conditions``, newest first."""
+    return select(Order).where(*conditions).order_by(Order.created_at.desc(), Order.id.desc())
+
+
+def order_totals(conditions) -> Select:
+    """One row: (count, paid count, sum paid in fen, sum refunded in fen) over the filtered orders."""
+    paid = Order.status.in_(PAID_STATUSES)
+    return select(
+        func.count(Order.id),
+        func.coalesce(func.sum(case((paid, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((paid, Order.total_fen), else_=0)), 0),
+        func.coalesce(func.sum(Order.refunded_fen), 0),
+    ).where(*conditions)

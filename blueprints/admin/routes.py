@@ -1,0 +1,280 @@
+"""The owner's order list and order detail, and the actions on an order.
+
+Every action is a CSRF-protected POST that goes through the payment services (and so through the
+one state machine); none talks to WeChat Pay or changes an order's status by itself.
+"""
+import json
+import logging
+from datetime import datetime
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from blueprints.admin import bp
+from blueprints.admin.csv_export import orders_csv
+from blueprints.admin.forms import EmptyForm, OrderFilterForm, RefundForm, fen_to_yuan
+from blueprints.admin.queries import filtered_orders, order_conditions, order_totals
+from extensions import db
+from models import Order, OrderStatus, PaymentEvent, Refund, RefundStatus, utcnow
+from payments import PaymentError
+from services.payment import PaymentMismatch, close_order, record_event, refresh_order, transition
+from services.refunds import RefundRefused, create_refund, refresh_refund, refundable_fen
+from templating import format_fen, format_local_time
+
+log = logging.getLogger("shop.admin")
+PAGE_SIZE = 20
+
+KIND_LABELS = {
+    "create": "向微信支付下单", "notification": "微信支付通知", "query": "查询微信支付",
+    "poll_query": "查询微信支付（顾客页面）", "owner_query": "查询微信支付（店主）",
+    "close": "关单", "owner_close": "关单（店主）", "customer_cancel": "关单（顾客取消）",
+    "refund": "申请退款", "refund_query": "查询退款", "ship": "发货",
+}
+OUTCOME_LABELS = {
+    "paid": "订单已支付", "already_paid": "已是已支付，无变化", "closed": "订单已关闭，库存已释放",
+    "already_closed": "已是关闭状态", "unchanged": "无变化", "error": "出错", "code_url": "已获得支付二维码",
+    "duplicate": "重复，已忽略", "processing": "退款处理中", "refunded": "退款成功，已计入订单",
+    "refund_failed": "退款失败，需人工处理", "pending": "结果待确认，稍后自动查询", "refused": "被微信支付拒绝",
+    "unknown_refund": "非本店发起的退款，仅记录", "shipped_by_owner": "店主标记发货", "ignored": "已忽略",
+}
+DETAIL_LABELS = {
+    "trade_state": "交易状态", "trade_state_desc": "说明", "transaction_id": "微信支付单号",
+    "total_fen": "金额", "success_time": "完成时间", "out_refund_no": "退款单号", "refund_id": "微信退款单号",
+    "status": "退款状态", "refund_fen": "退款金额", "amount_fen": "金额", "message": "信息", "by": "操作人",
+}
+UNAVAILABLE = "微信支付暂时不可用，请稍后重试。"
+MISMATCH = "微信支付返回的信息与本订单不符（金额或商户号），未做任何更改，请联系技术人员核对。"
+
+
+def payment_error_message(error: PaymentError) -> str:
+    if error.retryable:
+        return UNAVAILABLE
+    return f"微信支付拒绝了请求：{error.message}（{error.code}）"
+
+
+@bp.get("/")
+def index():
+    """Go to the order list."""
+    return redirect(url_for("admin.orders"))
+
+
+def read_filters():
+    """The filter form bound to the query string, and its WHERE clauses (None when invalid)."""
+    form = OrderFilterForm(request.args)
+    if not form.validate():
+        return form, None
+    return form, order_conditions(form.status.data, form.date_from.data, form.date_to.data, form.q.data)
+
+
+@bp.get("/orders")
+def orders():
+    """List orders newest first, filtered, paginated, with totals of the whole filtered list."""
+    form, conditions = read_filters()
+    if conditions is None:
+        return render_template("admin/orders.html", form=form, page=None, totals=None, args={}), 400
+    page = db.paginate(filtered_orders(conditions), page=request.args.get("page", 1, type=int),
+                       per_page=PAGE_SIZE, error_out=False)
+    count, paid_count, paid_fen, refunded_fen = db.session.execute(order_totals(conditions)).one()
+    totals = {"count": count, "paid_count": paid_count, "paid_fen": paid_fen, "refunded_fen": refunded_fen,
+              "net_fen": paid_fen - refunded_fen}
+    return render_template("admin/orders.html", form=form, page=page, totals=totals, args=form.query_args())
+
+
+@bp.get("/orders/export.csv")
+def export_orders():
+    """Download the filtered order list as CSV (UTF-8 with BOM)."""
+    form, conditions = read_filters()
+    if conditions is None:
+        abort(400, description="筛选条件有误：" + "；".join(e for errors in form.errors.values() for e in errors))
+    filename = f"orders-{format_local_time(utcnow(), '%Y%m%d-%H%M%S')}.csv"
+    return Response(
+        orders_csv(filtered_orders(conditions)), mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def event_rows(order_id: int) -> list[dict]:
+    """The order's payment events, oldest first, ready for the timeline."""
+    rows = []
+    events = db.session.scalars(
+        select(PaymentEvent).filter_by(order_id=order_id).order_by(PaymentEvent.created_at, PaymentEvent.id)
+    )
+    for event in events:
+        try:
+            detail = json.loads(event.detail or "{}")
+        except ValueError:
+            detail = {"信息": event.detail}
+        if not isinstance(detail, dict):
+            detail = {"信息": detail}
+        rows.append({
+            "event": event,
+            "kind": KIND_LABELS.get(event.kind, event.kind),
+            "outcome": OUTCOME_LABELS.get(event.outcome, event.outcome) if event.outcome else "",
+            "detail": [(DETAIL_LABELS.get(key, key), detail_value(key, value))
+                       for key, value in detail.items() if value not in (None, "")],
+        })
+    return rows
+
+
+def detail_value(key: str, value) -> str:
+    if key.endswith("_fen") and isinstance(value, int) and not isinstance(value, bool):
+        return format_fen(value)
+    if key.endswith("_time") and isinstance(value, str):
+        try:
+            return format_local_time(datetime.fromisoformat(value), "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            return value
+    return str(value)
+
+
+def render_order(order: Order, refund_form: RefundForm | None = None, status: int = 200):
+    refunds = db.session.scalars(select(Refund).filter_by(order_id=order.id).order_by(Refund.id)).all()
+    can_refund = order.status in (OrderStatus.PAID, OrderStatus.SHIPPED)
+    refundable = refundable_fen(order.id) if can_refund else 0
+    if refund_form is None:
+        refund_form = RefundForm(formdata=None, amount=fen_to_yuan(refundable) if refundable else "")
+    return render_template(
+        "admin/order.html", order=order, items=order.items, refunds=refunds, events=event_rows(order.id),
+        refundable_fen=refundable, can_refund=can_refund and refundable > 0, refund_form=refund_form,
+        form=EmptyForm(), refund_labels=RefundStatus.LABELS, status_labels=OrderStatus.LABELS,
+    ), status
+
+
+@bp.get("/orders/<int:order_id>")
+def order(order_id):
+    """Show an order: items, contact, amounts, timestamps, refunds and its payment timeline."""
+    return render_order(db.get_or_404(Order, order_id))
+
+
+def order_for_action(order_id: int) -> Order:
+    order = db.get_or_404(Order, order_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return order
+
+
+def back_to(order: Order):
+    return redirect(url_for("admin.order", order_id=order.id), 303)
+
+
+@bp.post("/orders/<int:order_id>/query")
+def query_order(order_id):
+    """Ask WeChat Pay about the order (and its refunds still processing) and apply the answers."""
+    order = order_for_action(order_id)
+    now = utcnow()
+    try:
+        outcome = refresh_order(order, now, source="owner_query")
+    except PaymentError as error:
+        flash(payment_error_message(error), "error")
+        return back_to(order)
+    except PaymentMismatch:
+        db.session.rollback()
+        log.error("owner query of order %s: WeChat Pay's answer does not match the order", order_id)
+        flash(MISMATCH, "error")
+        return back_to(order)
+    messages = {
+        "paid": ("微信支付确认已付款，订单已标记为已支付。", "success"),
+        "closed": ("微信支付显示订单已关闭，库存已释放。", "info"),
+    }
+    message, category = messages.get(outcome, (f"已向微信支付查询，订单状态没有变化（{order.status_label}）。", "info"))
+    flash(message, category)
+
+    processing = db.session.scalars(
+        select(Refund).filter_by(order_id=order_id, status=RefundStatus.PROCESSING).order_by(Refund.id)
+    ).all()
+    for refund in processing:
+        out_refund_no = refund.out_refund_no
+        try:
+            result = refresh_refund(refund, now)
+        except PaymentError as error:
+            db.session.rollback()
+            flash(f"退款 {out_refund_no}：{payment_error_message(error)}", "error")
+            continue
+        refund_messages = {
+            "refunded": (f"退款 {out_refund_no} 已成功。", "success"),
+            "refund_failed": (f"退款 {out_refund_no} 失败，请人工处理。", "error"),
+        }
+        flash(*refund_messages.get(result, (f"退款 {out_refund_no} 仍在处理中。", "info")))
+    return back_to(order)
+
+
+@bp.post("/orders/<int:order_id>/close")
+def close(order_id):
+    """Close a pending order: query WeChat Pay, close it there, release the stock. Paid wins."""
+    order = order_for_action(order_id)
+    if order.status != OrderStatus.PENDING:
+        flash("只有待支付的订单可以关闭。", "error")
+        return back_to(order)
+    try:
+        outcome = close_order(order, utcnow(), source="owner_close")
+    except PaymentError as error:
+        db.session.rollback()
+        flash(payment_error_message(error), "error")
+        return back_to(order)
+    except PaymentMismatch:
+        db.session.rollback()
+        flash(MISMATCH, "error")
+        return back_to(order)
+    if outcome == "paid":
+        flash("关单前顾客已付款：订单已标记为已支付，没有关闭。", "info")
+    elif outcome == "closed":
+        flash("订单已关闭，库存已释放。", "success")
+    else:
+        flash("订单已经是关闭状态。", "info")
+    return back_to(order)
+
+
+@bp.post("/orders/<int:order_id>/ship")
+def ship(order_id):
+    """Mark a paid order shipped."""
+    order = order_for_action(order_id)
+    if order.status != OrderStatus.PAID:
+        flash("只有已支付（未发货）的订单可以标记发货。", "error")
+        return back_to(order)
+    if refundable_fen(order.id) <= 0:
+        flash("订单已全额退款（或全额退款处理中），不能发货。", "error")
+        return back_to(order)
+    now = utcnow()
+    if transition(order.id, OrderStatus.SHIPPED, shipped_at=now) is None:
+        db.session.rollback()
+        flash("订单状态已变化，未标记发货，请刷新后查看。", "error")
+        return back_to(order)
+    record_event(order.id, "ship", now, outcome="shipped_by_owner", detail={"by": current_user.username})
+    db.session.commit()
+    flash("订单已标记为已发货。", "success")
+    return back_to(order)
+
+
+@bp.post("/orders/<int:order_id>/refund")
+def refund(order_id):
+    """Refund part or all of a paid order through WeChat Pay; it completes when WeChat confirms."""
+    order = db.get_or_404(Order, order_id)
+    form = RefundForm()
+    if not form.validate_on_submit():
+        return render_order(order, form, 400)
+    expected = request.form.get("refundable_fen", type=int)
+    if order.status in (OrderStatus.PAID, OrderStatus.SHIPPED) and expected is not None \
+            and expected != refundable_fen(order.id):
+        # The page was out of date (another refund, or the same form sent twice): ask again.
+        form.amount.errors.append("可退金额已变化（可能刚有另一笔退款），请核对后重新提交。")
+        return render_order(order, form, 409)
+    try:
+        refund = create_refund(order, form.amount_fen, (form.reason.data or "").strip(), utcnow())
+    except RefundRefused as refused:
+        form.amount.errors.append(str(refused))
+        return render_order(order, form, 400)
+    except PaymentError as error:
+        if error.retryable:
+            flash("微信支付暂时没有答复，退款申请已记录，系统会自动向微信支付确认结果，请勿重复提交。", "error")
+        else:
+            flash(payment_error_message(error) + " 退款没有发生。", "error")
+        return back_to(order)
+    amount = format_fen(refund.amount_fen)
+    if refund.status == RefundStatus.SUCCESS:
+        flash(f"退款 {amount} 已成功（退款单号 {refund.out_refund_no}）。", "success")
+    elif refund.status == RefundStatus.PROCESSING:
+        flash(f"已向微信支付申请退款 {amount}（退款单号 {refund.out_refund_no}），微信支付确认后完成。", "success")
+    else:
+        flash(f"退款 {amount} 未成功（{RefundStatus.LABELS.get(refund.status, refund.status)}），请人工处理。", "error")
+    return back_to(order)
