@@ -70,8 +70,8 @@ def ensure_keys(directory: str | os.PathLike) -> SandboxKeys:
     os.chmod(path, 0o700)
     with _locked(path):
         _ensure_key_pair(path, MERCHANT_KEY, MERCHANT_PUBLIC_KEY)
-        platform_key = _ensure_key_pair(path, PLATFORM_KEY, PLATFORM_PUBLIC_KEY)
-        cert = _ensure_cert(path, platform_key)
+        _ensure_key_pair(path, PLATFORM_KEY, PLATFORM_PUBLIC_KEY)
+        cert = _ensure_cert(path)
         if not (path / APIV3_KEY).exists():
             _write(path / APIV3_KEY, _random_text(string.ascii_letters + string.digits, 32))
         ids = _ensure_ids(path, cert)
@@ -119,30 +119,34 @@ def _random_text(alphabet: str, length: int) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def _ensure_key_pair(path: Path, private_name: str, public_name: str) -> rsa.RSAPrivateKey:
-    private_path = path / private_name
-    if private_path.exists():
-        key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
-    else:
+def _public_pem(key: rsa.RSAPrivateKey) -> str:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+
+
+def _ensure_key_pair(path: Path, private_name: str, public_name: str) -> None:
+    # Loading a private key validates it, which is slow: only do it when something is missing.
+    private_path, public_path = path / private_name, path / public_name
+    if not private_path.exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
         _write(private_path, pem.decode("ascii"))
-        (path / public_name).unlink(missing_ok=True)  # a stale public half must not survive
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
-    public_path = path / public_name
-    if not public_path.exists() or public_path.read_text(encoding="ascii") != public_pem:
-        _write(public_path, public_pem)
-    return key
+        _write(public_path, _public_pem(key))  # a stale public half must not survive
+    elif not public_path.exists():
+        key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+        _write(public_path, _public_pem(key))
 
 
-def _ensure_cert(path: Path, key: rsa.RSAPrivateKey) -> x509.Certificate:
+def _ensure_cert(path: Path) -> x509.Certificate:
     cert_path = path / PLATFORM_CERT
+    public_pem = (path / PLATFORM_PUBLIC_KEY).read_bytes()
     if cert_path.exists():
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        if cert.public_key().public_numbers() == key.public_key().public_numbers():
+        if cert.public_key().public_bytes(serialization.Encoding.PEM,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo) == public_pem:
             return cert
+    key = serialization.load_pem_private_key((path / PLATFORM_KEY).read_bytes(), password=None)
     now = datetime.now(timezone.utc)
     name = x509.Name([
         x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),

@@ -48,11 +48,23 @@ def sandbox_dir(tmp_path, key_template) -> Path:
 
 
 @pytest.fixture
-def sb(sandbox_dir):
-    """A running sandbox (worker on, time scale 1000) that stops after the test."""
-    running = start_sandbox(sandbox_dir)
-    yield running
-    running.stop()
+def make_sandbox(sandbox_dir):
+    """make_sandbox(**config) -> a running sandbox (worker on, time scale 1000), stopped after the test."""
+    started = []
+
+    def make(**config):
+        running = start_sandbox(sandbox_dir, **config)
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
+def sb(make_sandbox):
+    return make_sandbox()
 
 
 class _Quiet(WSGIRequestHandler):
@@ -122,12 +134,31 @@ def receiver():
 
 
 @pytest.fixture
-def wxpay(sb, receiver):
+def make_client(receiver, tmp_path):
+    """make_client(running, mode) -> the unmodified SDK pointed at that sandbox.
+
+    In certificate mode its cert_dir is seeded with a valid certificate that is not the sandbox's, so
+    construction does no network I/O; the first answer's unknown serial then makes the SDK download
+    the sandbox's /v3/certificates (the test can read `client.cert_dir`).
+    """
+    def make(running, mode: str = "public_key") -> WeChatPay:
+        cert_dir = None
+        if mode == "certificate":
+            cert_dir = tmp_path / f"platform-certs-{uuid.uuid4().hex[:6]}"
+            self_signed_certificate(cert_dir)
+        client = WeChatPay(wechatpay_type=WeChatPayType.NATIVE, notify_url=receiver.url, timeout=(3, 5),
+                           cert_dir=str(cert_dir) if cert_dir else None, **running.sdk_kwargs(mode))
+        client._core._gate_way = running.url
+        client.cert_dir = cert_dir
+        return client
+
+    return make
+
+
+@pytest.fixture
+def wxpay(sb, make_client):
     """The unmodified SDK in public-key mode, pointed at the sandbox."""
-    client = WeChatPay(wechatpay_type=WeChatPayType.NATIVE, notify_url=receiver.url, timeout=(3, 5),
-                       **sb.sdk_kwargs("public_key"))
-    client._core._gate_way = sb.url
-    return client
+    return make_client(sb)
 
 
 def self_signed_certificate(directory: Path) -> int:
@@ -142,20 +173,6 @@ def self_signed_certificate(directory: Path) -> int:
     serial = format(cert.serial_number, "X")
     (directory / f"{serial}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert.serial_number
-
-
-@pytest.fixture
-def cert_wxpay(sb, receiver, tmp_path):
-    """The unmodified SDK in certificate mode. Its cert_dir is seeded with a foreign certificate, so
-    construction does no network I/O; the first answer's unknown serial makes it fetch the sandbox's
-    /v3/certificates."""
-    cert_dir = tmp_path / "platform-certs"
-    self_signed_certificate(cert_dir)
-    client = WeChatPay(wechatpay_type=WeChatPayType.NATIVE, notify_url=receiver.url, timeout=(3, 5),
-                       cert_dir=str(cert_dir), **sb.sdk_kwargs("certificate"))
-    client._core._gate_way = sb.url
-    client.cert_dir = cert_dir  # for assertions
-    return client
 
 
 @pytest.fixture
@@ -198,12 +215,13 @@ class SignedClient:
     def post(self, target: str, body=None, **kwargs):
         return self.request("POST", target, body, **kwargs)
 
-    def native(self, **fields):
+    def native(self, serial: str | None = None, **fields):
         body = {"appid": self.keys.appid, "mchid": self.keys.mchid, "description": "测试商品",
                 "out_trade_no": "ORDER_0001", "notify_url": "https://shop.example.com/pay/notify",
                 "amount": {"total": 100, "currency": "CNY"}}
         body.update(fields)
-        return self.post("/v3/pay/transactions/native", {k: v for k, v in body.items() if v is not None})
+        return self.post("/v3/pay/transactions/native", {k: v for k, v in body.items() if v is not None},
+                         serial=serial)
 
     def query(self, out_trade_no: str):
         return self.get(f"/v3/pay/transactions/out-trade-no/{out_trade_no}?mchid={self.keys.mchid}")
