@@ -176,16 +176,29 @@ def self_signed_certificate(directory: Path) -> int:
 
 
 @pytest.fixture
-def sandbox_app(sandbox_dir):
-    """The sandbox app without a server or worker, for Flask test-client tests (freezegun-friendly)."""
-    app = create_app({
-        "SANDBOX_KEY_DIR": str(sandbox_dir / "keys"),
-        "SANDBOX_DATABASE": str(sandbox_dir / "sandbox.sqlite3"),
-        "SANDBOX_DELIVERY_WORKER": False,
-        "SANDBOX_TIME_SCALE": 1.0,
-    })
-    yield app
-    app.extensions["sandbox"].stop()
+def make_app(sandbox_dir):
+    """make_app(**config) -> the sandbox app without server or worker, time scale 1 (test client)."""
+    made = []
+
+    def make(**config):
+        app = create_app({
+            "SANDBOX_KEY_DIR": str(sandbox_dir / "keys"),
+            "SANDBOX_DATABASE": str(sandbox_dir / "sandbox.sqlite3"),
+            "SANDBOX_DELIVERY_WORKER": False,
+            "SANDBOX_TIME_SCALE": 1.0,
+            **config,
+        })
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.extensions["sandbox"].stop()
+
+
+@pytest.fixture
+def sandbox_app(make_app):
+    return make_app()
 
 
 class SignedClient:
@@ -230,6 +243,12 @@ class SignedClient:
 @pytest.fixture
 def v3(sandbox_app) -> SignedClient:
     return SignedClient(sandbox_app)
+
+
+@pytest.fixture
+def make_v3():
+    """make_v3(app) -> a SignedClient for an app from make_app."""
+    return SignedClient
 
 
 @pytest.fixture
