@@ -1,0 +1,127 @@
+"""What every job shares: its settings, its summary line and the claim-and-handle batch loop."""
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+
+from extensions import db
+from jobs.claims import claim
+from payments import PaymentError
+
+log = logging.getLogger("shop.jobs")
+
+# Used until config.py defines them; documented in the README's "Background jobs" section.
+DEFAULTS = {
+    "JOBS_INTERVAL_SECONDS": 30,
+    "JOBS_BATCH_SIZE": 50,
+    "JOBS_CLAIM_SECONDS": 120,
+    "JOBS_RETRY_SECONDS": 60,
+    "RECONCILE_BACKOFF_MINUTES": (1, 3, 5, 10),
+    "SHIP_DELAY_MINUTES": 0,
+}
+
+
+def setting(name: str):
+    value = current_app.config.get(name)
+    return DEFAULTS[name] if value is None else value
+
+
+def batch_size() -> int:
+    size = int(setting("JOBS_BATCH_SIZE"))
+    if size < 1:
+        raise ValueError("JOBS_BATCH_SIZE must be at least 1")
+    return size
+
+
+def claim_lease() -> timedelta:
+    return timedelta(seconds=float(setting("JOBS_CLAIM_SECONDS")))
+
+
+def retry_delay() -> timedelta:
+    return timedelta(seconds=float(setting("JOBS_RETRY_SECONDS")))
+
+
+def ship_delay() -> timedelta:
+    return timedelta(minutes=float(setting("SHIP_DELAY_MINUTES")))
+
+
+def backoff() -> list[timedelta]:
+    """RECONCILE_BACKOFF_MINUTES as offsets from creation: a list of numbers, or "1,3,5,10"."""
+    value = setting("RECONCILE_BACKOFF_MINUTES")
+    if isinstance(value, str):
+        value = [part for part in value.replace(" ", "").split(",") if part]
+    offsets = [timedelta(minutes=float(minutes)) for minutes in value]
+    if not offsets or offsets[0] <= timedelta(0) or any(b <= a for a, b in zip(offsets, offsets[1:])):
+        raise ValueError("RECONCILE_BACKOFF_MINUTES must be increasing positive minutes, e.g. [1, 3, 5, 10]")
+    return offsets
+
+
+def next_check(created_at: datetime, now: datetime, offsets: list[timedelta]) -> datetime:
+    """The first point of the schedule after ``now``: creation + each offset, then every last offset."""
+    for offset in offsets:
+        if created_at + offset > now:
+            return created_at + offset
+    last = created_at + offsets[-1]
+    return last + ((now - last) // offsets[-1] + 1) * offsets[-1]
+
+
+@dataclass
+class JobSummary:
+    job: str
+    checked: int = 0
+    paid: int = 0
+    closed: int = 0
+    shipped: int = 0
+    settled: int = 0
+    errors: int = 0
+
+    def line(self) -> str:
+        return (f"job={self.job} checked={self.checked} paid={self.paid} closed={self.closed} "
+                f"shipped={self.shipped} settled={self.settled} errors={self.errors}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def log(self) -> "JobSummary":
+        """Log the run's one summary line: INFO when it did something, DEBUG when idle."""
+        log.log(logging.INFO if self.checked or self.errors else logging.DEBUG, "%s", self.line())
+        return self
+
+
+def run_claimed(summary: JobSummary, model, criteria, order_by, now: datetime,
+                handle: Callable[[int, datetime], None], on_error: Callable[[int, datetime, Exception], None]):
+    """Claim due rows one at a time, up to the batch size, and handle each.
+
+    One claim per row keeps each lease short (one row's WeChat calls), however long the batch runs:
+    the claim time is ``now`` plus the real time spent so far. An exception from ``handle`` is
+    logged and counted, the session rolled back and ``on_error`` run (it reschedules and releases);
+    the batch goes on. A row handled in this run is never claimed again by it.
+    """
+    started = time.monotonic()
+    limit, lease = batch_size(), claim_lease()
+    seen: list[int] = []
+    while len(seen) < limit:
+        at = now + timedelta(seconds=time.monotonic() - started)
+        not_seen = [model.id.not_in(seen)] if seen else []
+        claimed = claim(model, [*criteria, *not_seen], at=at, lease=lease, limit=1, order_by=order_by)
+        if not claimed.ids:
+            break
+        row_id = claimed.ids[0]
+        seen.append(row_id)
+        summary.checked += 1
+        try:
+            handle(row_id, claimed.until)
+        except Exception as error:
+            db.session.rollback()
+            summary.errors += 1
+            if isinstance(error, PaymentError):
+                log.warning("job=%s %s %s: WeChat Pay error %s (retryable=%s); will retry",
+                            summary.job, model.__tablename__, row_id, error.code, error.retryable)
+            else:
+                log.exception("job=%s %s %s failed; will retry", summary.job, model.__tablename__, row_id)
+            on_error(row_id, claimed.until, error)
+            db.session.commit()
+    return summary

@@ -1,0 +1,58 @@
+"""Reconcile: ask WeChat Pay about pending orders on a back-off schedule, in case a notification was lost."""
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, update
+
+from extensions import db
+from jobs.claims import release
+from jobs.common import JobSummary, backoff, next_check, retry_delay, run_claimed
+from models import Order, OrderStatus
+from services.payment import refresh_order
+
+
+def not_expired(now: datetime):
+    """SQL for ``order.deadline > now``: before time_expire and before the code_url runs out."""
+    return and_(Order.expires_at > now,
+                or_(Order.code_url_expires_at.is_(None), Order.code_url_expires_at > now))
+
+
+def reschedule(order_id: int, until: datetime, next_query_at: datetime) -> None:
+    """Count the query, set the next one (while still pending) and release the claim. No commit."""
+    release(Order, order_id, until, query_count=Order.query_count + 1)
+    db.session.execute(
+        update(Order).where(Order.id == order_id, Order.status == OrderStatus.PENDING)
+        .values(next_query_at=next_query_at).execution_options(synchronize_session=False)
+    )
+
+
+def reconcile_orders(now: datetime) -> JobSummary:
+    """Query the pending orders whose next check is due; apply what WeChat Pay says. Needs an app context.
+
+    An order is first due at creation + RECONCILE_BACKOFF_MINUTES[0], then at each later offset,
+    then every last offset, until its deadline (after which the expire job owns it). SUCCESS makes
+    it paid and CLOSED closed, through the one state machine; NOTPAY leaves it pending.
+    """
+    summary = JobSummary("reconcile")
+    offsets = backoff()
+    due = or_(Order.next_query_at <= now,
+              and_(Order.next_query_at.is_(None), Order.created_at <= now - offsets[0]))
+    criteria = [Order.status == OrderStatus.PENDING, not_expired(now), due]
+    order_by = [func.coalesce(Order.next_query_at, Order.created_at), Order.id]
+
+    def handle(order_id: int, until: datetime) -> None:
+        order = db.session.get(Order, order_id, populate_existing=True)
+        created_at, deadline = order.created_at, order.deadline
+        outcome = refresh_order(order, now, source="reconcile")
+        if outcome == "paid":
+            summary.paid += 1
+        elif outcome == "closed":
+            summary.closed += 1
+        reschedule(order_id, until, min(next_check(created_at, now, offsets), deadline))
+        db.session.commit()
+
+    def on_error(order_id: int, until: datetime, error: Exception) -> None:
+        deadline = db.session.get(Order, order_id, populate_existing=True).deadline
+        reschedule(order_id, until, min(now + retry_delay(), deadline))
+
+    run_claimed(summary, Order, criteria, order_by, now, handle, on_error)
+    return summary.log()

@@ -1,0 +1,47 @@
+"""Refund follow-up: query refunds still PROCESSING until WeChat Pay reports a final state."""
+from datetime import datetime
+
+from sqlalchemy import func, or_
+
+from extensions import db
+from jobs.claims import release
+from jobs.common import JobSummary, backoff, next_check, retry_delay, run_claimed
+from models import Refund, RefundStatus
+from payments import PaymentError
+from services.payment import record_event
+from services.refunds import refresh_refund
+
+
+def follow_up_refunds(now: datetime) -> JobSummary:
+    """Query the PROCESSING refunds whose next check is due and apply the answer. Needs an app context.
+
+    Checks follow RECONCILE_BACKOFF_MINUTES from the refund's creation, with no end: a refund is
+    real money and is followed until it is SUCCESS, CLOSED or ABNORMAL.
+    """
+    summary = JobSummary("refunds")
+    offsets = backoff()
+    criteria = [Refund.status == RefundStatus.PROCESSING,
+                or_(Refund.next_query_at.is_(None), Refund.next_query_at <= now)]
+    order_by = [func.coalesce(Refund.next_query_at, Refund.created_at), Refund.id]
+
+    def handle(refund_id: int, until: datetime) -> None:
+        refund = db.session.get(Refund, refund_id, populate_existing=True)
+        created_at = refund.created_at
+        outcome = refresh_refund(refund, now)
+        if outcome in ("refunded", "refund_failed"):
+            summary.settled += 1
+        if outcome == "processing":
+            release(Refund, refund_id, until, next_query_at=next_check(created_at, now, offsets))
+        else:
+            release(Refund, refund_id, until)
+        db.session.commit()
+
+    def on_error(refund_id: int, until: datetime, error: Exception) -> None:
+        if isinstance(error, PaymentError):
+            refund = db.session.get(Refund, refund_id, populate_existing=True)
+            record_event(refund.order_id, "refund_query", now, state=error.code, outcome="error",
+                         detail={"out_refund_no": refund.out_refund_no, "message": error.message})
+        release(Refund, refund_id, until, next_query_at=now + retry_delay())
+
+    run_claimed(summary, Refund, criteria, order_by, now, handle, on_error)
+    return summary.log()
