@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shutil
+import socket
 import threading
 import time
 import uuid
@@ -23,6 +25,28 @@ from wechatpayv3 import WeChatPay, WeChatPayType
 from sandbox import create_app, crypto
 from sandbox.keys import ensure_keys
 from sandbox.testing import start_sandbox
+
+
+@pytest.fixture(autouse=True)
+def _no_name_lookups(monkeypatch):
+    """Fail fast on any host name but localhost: a DNS query would already leave the machine."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def guarded(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name not in (None, "localhost") and not _is_ip(name):
+            raise OSError(f"test tried to resolve {name!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
 
 
 @pytest.fixture(autouse=True)
