@@ -1,3 +1,4 @@
+"""The catalog: home page, category pages, product pages and search."""
 from flask import Blueprint
 
 bp = Blueprint("catalog", __name__)

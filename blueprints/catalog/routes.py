@@ -1,11 +1,66 @@
+"""Catalog pages. Only active products are ever shown; out-of-stock ones are shown as such."""
+from flask import current_app, render_template, request
+from sqlalchemy import func, select
+
+from blueprints.cart.forms import AddToCartForm
 from blueprints.catalog import bp
+from extensions import db
+from models import Category, Product
+
+HOME_PRODUCTS_PER_CATEGORY = 4
+SEARCH_MAX_LENGTH = 50
+
+
+def active_products():
+    return select(Product).where(Product.active.is_(True)).order_by(Product.id)
+
+
+def paginate(statement):
+    per_page = current_app.config["CATALOG_PAGE_SIZE"]
+    return db.paginate(statement, per_page=per_page, max_per_page=per_page)
+
+
+def render_product_page(product, form, status=200):
+    """Render a product page with its add-to-cart form (also used to show the form's errors)."""
+    return render_template("catalog/product.html", product=product, form=form), status
 
 
 @bp.get("/")
 def home():
-    return "home"
+    """Show every category that has products, with its first few products."""
+    shelves = []
+    for category in db.session.scalars(select(Category).order_by(Category.position, Category.id)):
+        products = db.session.scalars(
+            active_products().where(Product.category_id == category.id).limit(HOME_PRODUCTS_PER_CATEGORY)
+        ).all()
+        if products:
+            total = db.session.scalar(
+                select(func.count(Product.id)).where(Product.category_id == category.id, Product.active.is_(True))
+            )
+            shelves.append((category, products, total))
+    return render_template("catalog/home.html", shelves=shelves)
+
+
+@bp.get("/c/<slug>")
+def category(slug):
+    """Show one category's products, a page at a time."""
+    category = db.first_or_404(select(Category).filter_by(slug=slug))
+    page = paginate(active_products().where(Product.category_id == category.id))
+    return render_template("catalog/category.html", category=category, page=page)
+
+
+@bp.get("/p/<slug>")
+def product(slug):
+    """Show one active product with its add-to-cart form."""
+    product = db.first_or_404(select(Product).filter_by(slug=slug, active=True))
+    return render_product_page(product, AddToCartForm(product_id=product.id, quantity=1))
 
 
 @bp.get("/search")
 def search():
-    return "search"
+    """Find active products whose name contains the query."""
+    query = request.args.get("q", "").strip()[:SEARCH_MAX_LENGTH]
+    page = None
+    if query:
+        page = paginate(active_products().where(Product.name.icontains(query, autoescape=True)))
+    return render_template("catalog/search.html", query=query, page=page)
