@@ -1,3 +1,4 @@
+"""The cart: session-held product ids and quantities, changed only by CSRF-protected POST forms."""
 from flask import Blueprint
 
 bp = Blueprint("cart", __name__, url_prefix="/cart")

@@ -1,6 +1,113 @@
+"""Cart views: show the cart; add, update, remove and clear are POST-only."""
+from flask import abort, current_app, flash, redirect, render_template, session, url_for
+from sqlalchemy import select
+
 from blueprints.cart import bp
+from blueprints.cart.forms import AddToCartForm, EmptyForm, RemoveLineForm, UpdateLineForm, first_error
+from blueprints.cart.store import MAX_LINES, cart_lines, clear_cart, read_cart, remove_line, set_quantity
+from extensions import db
+from models import Product
+
+UNKNOWN_PRODUCT = "商品不存在或已下架。"
+
+
+def stock_problem(product, quantity, already_in_cart=0):
+    """Why the cart cannot hold ``quantity`` more of ``product``, or None."""
+    wanted = already_in_cart + quantity
+    maximum = current_app.config["CART_MAX_QUANTITY"]
+    held = f"，购物车中已有 {already_in_cart} 件" if already_in_cart else ""
+    if product.stock <= 0:
+        return f"「{product.name}」已售罄。"
+    if wanted > maximum:
+        return f"每种商品最多购买 {maximum} 件{held}。"
+    if wanted > product.stock:
+        return f"库存不足：「{product.name}」仅剩 {product.stock} 件{held}。"
+    return None
+
+
+def render_cart(lines, status=200, line_errors=None):
+    total_fen = sum(line.line_total_fen for line in lines)
+    return render_template(
+        "cart/show.html", lines=lines, total_fen=total_fen, line_errors=line_errors or {},
+        can_checkout=bool(lines) and not any(line.problem for line in lines), clear_form=EmptyForm(),
+    ), status
 
 
 @bp.get("")
 def show():
-    return "cart"
+    """Show the cart's lines and total."""
+    lines, dropped = cart_lines(session)
+    if dropped:
+        flash("购物车中有商品已下架，已为您移除。", "warning")
+    return render_cart(lines)
+
+
+@bp.post("/add")
+def add():
+    """Add a quantity of a product to the cart."""
+    form = AddToCartForm()
+    valid = form.validate_on_submit()
+    if form.product_id.errors:
+        abort(400, description=UNKNOWN_PRODUCT)
+    product = db.session.scalar(select(Product).filter_by(id=form.product_id.data, active=True))
+    if product is None:
+        abort(400, description=UNKNOWN_PRODUCT)
+    cart = read_cart(session)
+    already = cart.get(product.id, 0)
+    if valid:
+        problem = stock_problem(product, form.quantity.data, already)
+        if problem is None and not already and len(cart) >= MAX_LINES:
+            problem = f"购物车最多可放 {MAX_LINES} 种商品。"
+        if problem:
+            form.quantity.errors.append(problem)
+            valid = False
+    if not valid:
+        return render_template("catalog/product.html", product=product, form=form), 400
+    set_quantity(session, product.id, already + form.quantity.data)
+    flash(f"已将「{product.name}」× {form.quantity.data} 加入购物车。", "success")
+    return redirect(url_for("cart.show"), 303)
+
+
+@bp.post("/update")
+def update():
+    """Change the quantity of one cart line."""
+    form = UpdateLineForm()
+    valid = form.validate_on_submit()
+    if form.product_id.errors:
+        abort(400, description=UNKNOWN_PRODUCT)
+    lines, _ = cart_lines(session)
+    line = next((line for line in lines if line.product.id == form.product_id.data), None)
+    if line is None:
+        abort(400, description="购物车中没有这件商品，它可能已下架。")
+    if valid:
+        problem = stock_problem(line.product, form.quantity.data)
+    else:
+        problem = first_error(form, "quantity") or "请求无效，请刷新页面后重试。"
+    if problem:
+        return render_cart(lines, 400, {line.product.id: problem})
+    set_quantity(session, line.product.id, form.quantity.data)
+    flash(f"已将「{line.product.name}」的数量改为 {form.quantity.data}。", "success")
+    return redirect(url_for("cart.show"), 303)
+
+
+@bp.post("/remove")
+def remove():
+    """Remove one line from the cart."""
+    form = RemoveLineForm()
+    if not form.validate_on_submit():
+        abort(400, description=UNKNOWN_PRODUCT)
+    if remove_line(session, form.product_id.data):
+        flash("已从购物车中移除。", "success")
+    else:
+        flash("这件商品已不在购物车中。", "info")
+    return redirect(url_for("cart.show"), 303)
+
+
+@bp.post("/clear")
+def clear():
+    """Empty the cart."""
+    if not EmptyForm().validate_on_submit():
+        abort(400, description="请求无效，请刷新页面后重试。")
+    clear_cart(session)
+    flash("购物车已清空。", "success")
+    return redirect(url_for("cart.show"), 303)

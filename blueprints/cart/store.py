@@ -1,2 +1,111 @@
-def cart_count(session):
-    return 0
+"""The cart, kept in the signed session as {str(product_id): quantity}; prices always come from the database."""
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from extensions import db
+from models import Product
+
+SESSION_KEY = "cart"
+# Distinct products a cart may hold; keeps the session cookie far below the browsers' 4 KB limit.
+MAX_LINES = 30
+# Upper bound used when reading a session that predates a lower CART_MAX_QUANTITY; views enforce the real one.
+_SANE_QUANTITY = 10_000
+
+
+@dataclass
+class CartLine:
+    product: Product
+    quantity: int
+
+    @property
+    def line_total_fen(self) -> int:
+        return self.product.price_fen * self.quantity
+
+    @property
+    def problem(self) -> str | None:
+        """Why this line cannot be bought as it stands, or None."""
+        if self.product.stock <= 0:
+            return "已售罄"
+        if self.quantity > self.product.stock:
+            return f"库存仅剩 {self.product.stock} 件"
+        return None
+
+
+def read_cart(session) -> dict[int, int]:
+    """Return the session's cart as {product_id: quantity}, ignoring anything malformed."""
+    raw = session.get(SESSION_KEY)
+    if not isinstance(raw, dict):
+        return {}
+    cart = {}
+    for key, quantity in raw.items():
+        if not (isinstance(key, str) and key.isdecimal() and type(quantity) is int):
+            continue
+        if 0 < quantity <= _SANE_QUANTITY:
+            cart[int(key)] = quantity
+    return cart
+
+
+def write_cart(session, cart: dict[int, int]) -> None:
+    """Store the cart in the session, dropping it entirely when empty."""
+    if cart:
+        session[SESSION_KEY] = {str(product_id): quantity for product_id, quantity in cart.items()}
+    else:
+        session.pop(SESSION_KEY, None)
+
+
+def set_quantity(session, product_id: int, quantity: int) -> None:
+    """Set one line's quantity (the caller has validated it)."""
+    cart = read_cart(session)
+    cart[product_id] = quantity
+    write_cart(session, cart)
+
+
+def remove_line(session, product_id: int) -> bool:
+    """Remove one line; return whether it was there."""
+    cart = read_cart(session)
+    found = cart.pop(product_id, None) is not None
+    write_cart(session, cart)
+    return found
+
+
+def clear_cart(session) -> None:
+    """Empty the cart."""
+    session.pop(SESSION_KEY, None)
+
+
+def cart_lines(session) -> tuple[list[CartLine], int]:
+    """Load the cart's products; drop lines whose product vanished or went inactive.
+
+    Returns the lines in the order they were added and how many lines were dropped.
+    """
+    cart = read_cart(session)
+    if not cart:
+        return [], 0
+    products = {
+        product.id: product
+        for product in db.session.scalars(
+            select(Product).where(Product.id.in_(cart), Product.active.is_(True))
+        )
+    }
+    lines = [CartLine(products[pid], quantity) for pid, quantity in cart.items() if pid in products]
+    dropped = len(cart) - len(lines)
+    if dropped:
+        write_cart(session, {line.product.id: line.quantity for line in lines})
+    return lines, dropped
+
+
+def cart_count(session) -> int:
+    """Count the units in the cart, for the header badge."""
+    cart = read_cart(session)
+    if not cart:
+        return 0
+    try:
+        active_ids = set(
+            db.session.scalars(select(Product.id).where(Product.id.in_(cart), Product.active.is_(True)))
+        )
+    except SQLAlchemyError:
+        # Rendering an error page after a database failure: count what the session holds.
+        return sum(cart.values())
+    return sum(quantity for pid, quantity in cart.items() if pid in active_ids)
