@@ -1,0 +1,43 @@
+"""The checkout page: show the cart with the delivery form; on submit place the order."""
+from flask import flash, redirect, render_template, session, url_for
+
+from blueprints.cart.store import cart_lines, clear_cart
+from blueprints.checkout import bp
+from blueprints.checkout.forms import CheckoutForm
+from models import utcnow
+from services.checkout import CheckoutError, place_order
+
+DROPPED = "购物车中有商品已下架，已为您移除，请核对后再提交。"
+
+
+def render_checkout(form, lines, status=200, error=None):
+    total_fen = sum(line.line_total_fen for line in lines)
+    return render_template(
+        "checkout/checkout.html", form=form, lines=lines, total_fen=total_fen, error=error
+    ), status
+
+
+@bp.route("/checkout", methods=["GET", "POST"])
+def checkout():
+    """Take the delivery details and place the order for the cart."""
+    lines, dropped = cart_lines(session)
+    if not lines:
+        flash("购物车是空的，先去挑选商品吧。", "warning")
+        return redirect(url_for("cart.show"), 303)
+    form = CheckoutForm()
+    if not form.is_submitted():
+        if any(line.problem for line in lines):
+            flash("购物车中有商品库存不足，请先修改数量。", "warning")
+            return redirect(url_for("cart.show"), 303)
+        return render_checkout(form, lines, error=DROPPED if dropped else None)
+    if not form.validate():
+        return render_checkout(form, lines, 400)
+    if dropped:
+        return render_checkout(form, lines, 409, error=DROPPED)
+    try:
+        order = place_order({line.product.id: line.quantity for line in lines}, form.order_data(), utcnow())
+    except CheckoutError as error:
+        return render_checkout(form, lines, 409, error=error.message)
+    # The payment issue places the WeChat Pay order here.
+    clear_cart(session)
+    return redirect(url_for("pay.order", token=order.token), 303)
