@@ -1,0 +1,105 @@
+"""In headless Chromium: the owner logs in, finds the order a customer just paid, and refunds it."""
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from extensions import db
+from models import Order, Refund, utcnow
+from services.payment import place_native_order
+from tests.conftest import requires, wait_for
+from tests.test_admin_helpers import OWNER, PASSWORD, owner  # noqa: F401
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def app_config(paying_config):
+    return paying_config
+
+
+@pytest.fixture
+def browser_page():
+    requires(CHROMIUM.exists(), "needs Debian chromium at /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+            page = context.new_page()
+            page.set_default_timeout(10_000)
+            yield page
+            context.close()
+        finally:
+            browser.close()
+
+
+def paid_by_a_customer(app, wechat, make_order):
+    """A customer's order placed on WeChat Pay (the sandbox) and paid on the sandbox phone."""
+    order = make_order(price_fen=4321)
+    with app.app_context():
+        place_native_order(db.session.get(Order, order.id), utcnow())
+    wechat.pay(order.out_trade_no)
+
+    def is_paid():
+        with app.app_context():
+            return db.session.get(Order, order.id).status == "paid"
+
+    wait_for(is_paid)
+    return order
+
+
+@pytest.mark.browser
+def test_the_owner_logs_in_finds_the_paid_order_and_refunds_it(
+        app, live_shop, wechat, make_order, owner, browser_page):
+    older = make_order(price_fen=999)  # another order the owner must not confuse with it
+    order = paid_by_a_customer(app, wechat, make_order)
+    page = browser_page
+
+    page.goto(f"{live_shop}/admin/orders")
+    assert page.url.startswith(f"{live_shop}/admin/login?next=")
+    page.get_by_label("用户名").fill(OWNER)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{live_shop}/admin/orders")
+
+    page.get_by_label("状态").select_option("paid")
+    page.get_by_label("搜索").fill("13800138000")
+    page.get_by_role("button", name="筛选").click()
+    page.wait_for_url("**/admin/orders?*status=paid*")
+    rows = page.locator("tr.order-row")
+    assert rows.count() == 1
+    assert page.locator(f'tr[data-out-trade-no="{older.out_trade_no}"]').count() == 0
+    assert "¥43.21" in rows.first.inner_text()
+    rows.first.get_by_role("link", name=order.out_trade_no).click()
+    page.wait_for_url(f"{live_shop}/admin/orders/{order.id}")
+    assert "已支付" in page.locator("#order-status").inner_text()
+    assert "TRANSACTION.SUCCESS" in page.locator(".timeline").inner_text()
+
+    amount = page.get_by_label("退款金额（元）")
+    assert amount.input_value() == "43.21"  # the whole refundable amount is offered
+    page.get_by_label("退款原因").fill("顾客申请退款")
+    page.get_by_role("button", name="退款", exact=True).click()
+    page.wait_for_url(f"{live_shop}/admin/orders/{order.id}")
+    assert "已向微信支付申请退款 ¥43.21" in page.locator(".flashes").inner_text()
+
+    def refund_settled():
+        with app.app_context():
+            return db.session.scalar(select(Refund.status).filter_by(order_id=order.id)) == "SUCCESS"
+
+    wait_for(refund_settled)
+    page.reload()
+    refund_row = page.locator("tr[data-out-refund-no]")
+    assert refund_row.count() == 1
+    assert "退款成功" in refund_row.inner_text() and "顾客申请退款" in refund_row.inner_text()
+    assert "已退款" in page.locator("#order-status").inner_text()
+    assert page.locator("#refunded-amount").inner_text() == "¥43.21"
+    assert "REFUND.SUCCESS" in page.locator(".timeline").inner_text()
+    assert page.get_by_label("退款金额（元）").count() == 0  # nothing left to refund
+
+    sandbox_order = wechat.order(order.out_trade_no)
+    assert sandbox_order["trade_state"] == "REFUND"
+    assert [(r["status"], r["amount"]["refund"]) for r in sandbox_order["refunds"]] == [("SUCCESS", 4321)]
