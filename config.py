@@ -11,6 +11,10 @@ BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
 DEV_SECRET_KEY = "dev-only-not-secret"
 REAL_WECHATPAY_URL = "https://api.mch.weixin.qq.com"
+REQUIRED_WECHATPAY_SETTINGS = (
+    "WECHATPAY_MCHID", "WECHATPAY_APPID", "WECHATPAY_CERT_SERIAL_NO", "WECHATPAY_PRIVATE_KEY_FILE",
+    "WECHATPAY_APIV3_KEY_FILE",
+)
 
 
 def env(name, default=None):
@@ -106,6 +110,9 @@ class ProductionConfig(Config):
     def init(cls, settings):
         if not settings.get("SECRET_KEY") or settings["SECRET_KEY"] == DEV_SECRET_KEY:
             raise RuntimeError("Production needs SECRET_KEY set to a long random value.")
+        missing = [name for name in REQUIRED_WECHATPAY_SETTINGS if not settings.get(name)]
+        if missing:
+            raise RuntimeError("Production needs the WeChat Pay settings: " + ", ".join(missing))
         notify_url = settings.get("WECHATPAY_NOTIFY_URL") or ""
         if not notify_url.startswith("https://"):
             raise RuntimeError("Production needs WECHATPAY_NOTIFY_URL set to the shop's public https URL.")

@@ -11,6 +11,8 @@ def get_gateway() -> PaymentGateway:
     """The app's gateway, built once from config (tests may put another in app.extensions)."""
     gateway = current_app.extensions.get("payment_gateway")
     if gateway is None:
+        if not current_app.config.get("WECHATPAY_PRIVATE_KEY_FILE"):
+            raise PaymentError("NOT_CONFIGURED", "未配置微信支付商户密钥")
         from payments.wechatpay_v3 import WeChatPayV3Gateway
 
         gateway = current_app.extensions["payment_gateway"] = WeChatPayV3Gateway.from_config(current_app.config)

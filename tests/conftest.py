@@ -191,3 +191,17 @@ def wait_for(condition, timeout=10.0, interval=0.05):
             return result
         time.sleep(interval)
     pytest.fail(f"condition not met within {timeout} s")
+
+
+def buy(client, product_id, quantity=1, **contact):
+    """Add a product to the cart and check out through the real forms; return the order's token."""
+    with client.application.app_context():
+        slug = db.session.get(Product, product_id).slug
+    page = client.get(f"/p/{slug}").get_data(as_text=True)
+    client.post("/cart/add", data={"product_id": product_id, "quantity": quantity, "csrf_token": csrf_token_from(page)})
+    page = client.get("/checkout").get_data(as_text=True)
+    form = {"contact_name": "李四", "mobile": "13912345678", "address": "北京市海淀区中关村大街 27 号", "note": "",
+            **contact, "csrf_token": csrf_token_from(page)}
+    response = client.post("/checkout", data=form)
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    return response.headers["Location"].rstrip("/").split("/")[-1]

@@ -5,7 +5,9 @@ from blueprints.cart.store import cart_lines, clear_cart
 from blueprints.checkout import bp
 from blueprints.checkout.forms import CheckoutForm
 from models import utcnow
+from payments import PaymentError
 from services.checkout import CheckoutError, place_order
+from services.payment import place_native_order
 
 DROPPED = "购物车中有商品已下架，已为您移除，请核对后再提交。"
 
@@ -38,6 +40,9 @@ def checkout():
         order = place_order({line.product.id: line.quantity for line in lines}, form.order_data(), utcnow())
     except CheckoutError as error:
         return render_checkout(form, lines, 409, error=error.message)
-    # The payment issue places the WeChat Pay order here.
     clear_cart(session)
+    try:
+        place_native_order(order, utcnow())
+    except PaymentError:
+        pass  # the order and its stock are kept; the pay page offers a retry with the same out_trade_no
     return redirect(url_for("pay.order", token=order.token), 303)
