@@ -205,3 +205,22 @@ def buy(client, product_id, quantity=1, **contact):
     response = client.post("/checkout", data=form)
     assert response.status_code == 303, response.get_data(as_text=True)[:500]
     return response.headers["Location"].rstrip("/").split("/")[-1]
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser():
+    """Headless Debian Chromium driven by Playwright (skipped on a laptop without it, required in CI)."""
+    requires(os.path.exists(CHROMIUM), f"needs Debian's chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()

@@ -1,0 +1,54 @@
+"""A customer buys in a real browser, pays on the sandbox phone page in a second tab, and the pay page
+turns to success by itself."""
+import re
+
+import pytest
+from sqlalchemy import select
+
+from extensions import db
+from models import Order, Product
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def app_config(paying_config):
+    return paying_config
+
+
+def test_customer_buys_sees_a_ticking_qr_pays_on_the_phone_and_sees_success(app, live_shop, wechat, browser, make_product):
+    product_id = make_product(name="桂花乌龙茶", price_fen=4800, stock=3)
+    with app.app_context():
+        slug = db.session.get(Product, product_id).slug
+    context = browser.new_context()
+    shop = context.new_page()
+
+    shop.goto(f"{live_shop}/p/{slug}")
+    shop.get_by_role("button", name="加入购物车").click()
+    shop.goto(f"{live_shop}/checkout")
+    shop.get_by_label("收货人").fill("王五")
+    shop.get_by_label("手机号").fill("13700001111")
+    shop.get_by_label("收货地址").fill("杭州市西湖区文三路 100 号")
+    shop.get_by_role("button", name=re.compile("提交订单")).click()
+
+    shop.wait_for_url(re.compile(r"/pay/[^/]+$"))
+    qr = shop.locator(".qr img")
+    assert qr.get_attribute("src").startswith("data:image/png;base64,")
+    first = shop.locator("#countdown").inner_text()
+    # The page's CSP forbids eval, so watch the countdown from here rather than with wait_for_function.
+    wait_for(lambda: shop.locator("#countdown").inner_text() != first, timeout=5)
+    assert re.fullmatch(r"\d\d:\d\d", shop.locator("#countdown").inner_text())
+
+    with app.app_context():
+        order = db.session.scalar(select(Order).order_by(Order.id.desc()))
+    phone = context.new_page()
+    phone.goto(shop.get_by_role("link", name=re.compile("沙箱")).get_attribute("href"))
+    assert "¥48.00" in phone.content() or "48.00" in phone.content()
+    phone.get_by_role("button", name="支付").click()
+
+    shop.wait_for_url(re.compile(r"/pay/[^/]+/success$"), timeout=15000)
+    assert "支付成功" in shop.content()
+    with app.app_context():
+        assert db.session.get(Order, order.id).status == "paid"
+    context.close()
