@@ -151,12 +151,23 @@ def post(rt, claim: Claim, kind: str) -> Result:
     except requests.Timeout:
         error = "timeout"
     except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: {exc}"[:255]
+        error = _short_reason(exc)
     elapsed = time.monotonic() - began
     acknowledged = status in (200, 204) and elapsed <= rt.notify_timeout
     if status in (200, 204) and not acknowledged:
         error = "answered after the timeout"
     return Result(kind, started_at, int(elapsed * 1000), status, error, acknowledged)
+
+
+def _short_reason(exc: requests.RequestException) -> str:
+    """A one-line reason for the overview ("ConnectionError: connection refused")."""
+    text = str(exc)
+    for needle, reason in (("refused", "connection refused"), ("Name or service", "unknown host"),
+                           ("resolve", "unknown host"), ("reset", "connection reset"),
+                           ("aborted", "connection aborted")):
+        if needle in text:
+            return f"{type(exc).__name__}: {reason}"
+    return f"{type(exc).__name__}: {text[:120]}"
 
 
 def _send_copies(rt, claim: Claim) -> list[Result]:

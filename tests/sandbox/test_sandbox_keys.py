@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import requests
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from sandbox import crypto, settings
 from sandbox.keys import SandboxKeys, ensure_keys
