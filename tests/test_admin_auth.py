@@ -192,10 +192,13 @@ def test_session_cookie_is_httponly_and_samesite(client, owner):
     assert "Secure" not in cookie  # development and tests run on http://127.0.0.1
 
 
-def test_session_cookie_is_secure_in_production(database_url):
+def test_session_cookie_is_secure_in_production(database_url, tmp_path):
+    # Production refuses to start without WeChat Pay settings; login never reads the key files.
     app = create_app({
         "ENV": "production", "SECRET_KEY": "p" * 48, "SQLALCHEMY_DATABASE_URI": database_url,
-        "WECHATPAY_NOTIFY_URL": "https://shop.example/pay/notify",
+        "WECHATPAY_NOTIFY_URL": "https://shop.example/pay/notify", "WECHATPAY_MCHID": "1900000001",
+        "WECHATPAY_APPID": "wx0000000000000001", "WECHATPAY_CERT_SERIAL_NO": "SERIAL",
+        "WECHATPAY_PRIVATE_KEY_FILE": str(tmp_path / "unused.pem"), "WECHATPAY_APIV3_KEY_FILE": str(tmp_path / "unused"),
     })
     with app.app_context():
         db.drop_all()
@@ -307,3 +310,11 @@ def test_no_dev_owner_when_an_owner_exists_or_in_production(app, owner, tmp_path
     assert ensure_dev_owner(app) is None
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Owner)) == 0
+
+
+def test_the_banner_asks_for_the_database_when_it_has_no_tables(app, tmp_path):
+    app.instance_path = str(tmp_path)
+    with app.app_context():
+        db.drop_all()
+    assert "make db" in dev_owner_banner(app)
+    assert not (tmp_path / "dev_owner_password").exists()

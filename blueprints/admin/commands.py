@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db
 from models import Owner
@@ -90,7 +91,10 @@ def ensure_dev_owner(app) -> tuple[str, str] | None:
 def dev_owner_banner(app, shop_url="http://127.0.0.1:5000") -> str:
     """The line `make run` prints about the owner's pages."""
     login_url = f"{shop_url}/admin/login"
-    credentials = ensure_dev_owner(app)
+    try:
+        credentials = ensure_dev_owner(app)
+    except SQLAlchemyError:
+        return f" * 店主后台: {login_url}   数据库还没有建表：先运行 `make db`（或 flask db upgrade）"
     if credentials:
         username, password = credentials
         return (f" * 店主后台: {login_url}   用户名 {username}   密码 {password}"

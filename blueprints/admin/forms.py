@@ -6,18 +6,19 @@ from decimal import Decimal
 from flask_wtf import FlaskForm
 from wtforms import Form, HiddenField, PasswordField, SearchField, SelectField, StringField
 from wtforms.fields import DateField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 YUAN_RE = re.compile(r"^(?:0|[1-9]\d{0,8})(?:\.\d{1,2})?$")
 
 STATUS_CHOICES = [
-    ("", "全部状态"),
-    ("pending", "待支付"),
-    ("paid", "已支付"),
-    ("shipped", "已发货"),
-    ("closed", "已关闭"),
-    ("refunded", "有退款"),
-    ("attention", "需处理"),
+    SelectChoice("", "全部状态"),
+    SelectChoice("pending", "待支付"),
+    SelectChoice("paid", "已支付"),
+    SelectChoice("shipped", "已发货"),
+    SelectChoice("closed", "已关闭"),
+    SelectChoice("refunded", "有退款"),
+    SelectChoice("attention", "需处理"),
 ]
 
 

@@ -75,7 +75,8 @@ def orders():
         return render_template("admin/orders.html", form=form, page=None, totals=None, args={}), 400
     page = db.paginate(filtered_orders(conditions), page=request.args.get("page", 1, type=int),
                        per_page=PAGE_SIZE, error_out=False)
-    count, paid_count, paid_fen, refunded_fen = db.session.execute(order_totals(conditions)).one()
+    # int(): PostgreSQL's SUM over integers is numeric (Decimal); the page wants plain integers.
+    count, paid_count, paid_fen, refunded_fen = map(int, db.session.execute(order_totals(conditions)).one())
     totals = {"count": count, "paid_count": paid_count, "paid_fen": paid_fen, "refunded_fen": refunded_fen,
               "net_fen": paid_fen - refunded_fen}
     return render_template("admin/orders.html", form=form, page=page, totals=totals, args=form.query_args())
