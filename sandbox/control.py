@@ -61,7 +61,8 @@ def get_order(out_trade_no: str):
 
 def _customer_action(out_trade_no: str, action):
     rt = _rt()
-    code_url = (request.get_json(silent=True) or {}).get("code_url")
+    body = request.get_json(silent=True)
+    code_url = body.get("code_url") if isinstance(body, dict) else None
     now = clock.now()
     try:
         with rt.db.write() as session:
