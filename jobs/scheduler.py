@@ -71,8 +71,8 @@ def build_scheduler(app, scheduler_class, interval: float | None = None):
             run_job, IntervalTrigger(seconds=interval, timezone=timezone.utc), args=(app, name),
             id=f"shop-{name}", name=f"shop {name}",
         )
-    # One summary line per run comes from the jobs; APScheduler's own per-run lines are noise.
-    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    # The jobs log one summary line per run; APScheduler's own INFO lines (job added, job ran) are noise.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     return scheduler
 
 
