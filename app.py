@@ -2,6 +2,7 @@
 import os
 
 from flask import Flask, render_template
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as config_module
 from extensions import csrf, db, login_manager, migrate
@@ -18,6 +19,10 @@ def create_app(config=None):
     app.config.update(config)
     settings_class.init(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
+    if app.config["PROXY_COUNT"]:
+        # Behind nginx: take the client's IP and scheme from the proxy's headers, trusting only it.
+        n = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     register_extensions(app)
     register_blueprints(app)
@@ -65,11 +70,13 @@ def register_errorhandlers(app):
 
 
 def register_commands(app):
+    from blueprints.admin.commands import create_owner
     from commands import seed_demo
     from jobs.scheduler import jobs_cli
 
     app.cli.add_command(seed_demo)
     app.cli.add_command(jobs_cli)
+    app.cli.add_command(create_owner)
 
 
 def run_development_stack():
@@ -78,8 +85,11 @@ def run_development_stack():
     import subprocess
     import sys
 
+    from blueprints.admin.commands import dev_owner_banner
+
     configure_logging()
     app = create_app()
+    print(dev_owner_banner(app))
     sandbox = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "sandbox", "run", "--port", str(app.config["SANDBOX_PORT"])],
         env={**os.environ, "SANDBOX_KEY_DIR": app.config["SANDBOX_KEY_DIR"]},

@@ -66,6 +66,15 @@ class Config:
     SANDBOX_PUBLIC_URL = env("SANDBOX_PUBLIC_URL")
     # Run the APScheduler jobs inside this process (development only; production runs `flask jobs run`).
     SCHEDULER_EMBEDDED = False
+    # Background jobs; see README "Background jobs".
+    JOBS_INTERVAL_SECONDS = env_int("JOBS_INTERVAL_SECONDS", 30)
+    JOBS_BATCH_SIZE = env_int("JOBS_BATCH_SIZE", 50)
+    JOBS_CLAIM_SECONDS = env_int("JOBS_CLAIM_SECONDS", 120)
+    JOBS_RETRY_SECONDS = env_int("JOBS_RETRY_SECONDS", 60)
+    RECONCILE_BACKOFF_MINUTES = [float(m) for m in env("RECONCILE_BACKOFF_MINUTES", "1,3,5,10").split(",")]
+    SHIP_DELAY_MINUTES = env_int("SHIP_DELAY_MINUTES", 0)
+    # How many reverse proxies (nginx) stand in front; their X-Forwarded-* headers are trusted.
+    PROXY_COUNT = env_int("PROXY_COUNT", 0)
 
     @classmethod
     def init(cls, settings):
@@ -102,6 +111,7 @@ class TestingConfig(DevelopmentConfig):
 
 
 class ProductionConfig(Config):
+    PROXY_COUNT = env_int("PROXY_COUNT", 1)
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"

@@ -6,12 +6,18 @@ from flask import session
 CHINA_TZ = timezone(timedelta(hours=8))
 
 
-def format_fen(fen):
-    """Integer fen -> '¥12.34'. The only money formatter in the shop."""
+def fen_to_yuan(fen, thousands=""):
+    """Integer fen -> '12.34' with integer arithmetic only (forms and CSV use it bare)."""
     fen = int(fen or 0)
     sign = "-" if fen < 0 else ""
     yuan, cents = divmod(abs(fen), 100)
-    return f"{sign}¥{yuan:,}.{cents:02d}"
+    return f"{sign}{yuan:{thousands}}.{cents:02d}"
+
+
+def format_fen(fen):
+    """Integer fen -> '¥12.34'. The one money formatter of every page."""
+    text = fen_to_yuan(fen, thousands=",")
+    return "-¥" + text[1:] if text.startswith("-") else "¥" + text
 
 
 def format_local_time(value, fmt="%Y-%m-%d %H:%M"):

@@ -13,20 +13,9 @@ from payments import PaymentError
 
 log = logging.getLogger("shop.jobs")
 
-# Used until config.py defines them; documented in the README's "Background jobs" section.
-DEFAULTS = {
-    "JOBS_INTERVAL_SECONDS": 30,
-    "JOBS_BATCH_SIZE": 50,
-    "JOBS_CLAIM_SECONDS": 120,
-    "JOBS_RETRY_SECONDS": 60,
-    "RECONCILE_BACKOFF_MINUTES": (1, 3, 5, 10),
-    "SHIP_DELAY_MINUTES": 0,
-}
-
-
 def setting(name: str):
-    value = current_app.config.get(name)
-    return DEFAULTS[name] if value is None else value
+    """A job setting from config.py (documented in the README's "Background jobs" section)."""
+    return current_app.config[name]
 
 
 def batch_size() -> int:

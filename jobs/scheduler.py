@@ -19,7 +19,7 @@ from flask.cli import AppGroup
 
 from http_policy import configure_logging
 
-from jobs.common import DEFAULTS, JobSummary
+from jobs.common import JobSummary
 from jobs.expire import expire_orders
 from jobs.reconcile import reconcile_orders
 from jobs.refunds import follow_up_refunds
@@ -52,8 +52,7 @@ def run_job(app, name: str) -> JobSummary | None:
 
 
 def interval_seconds(app) -> float:
-    value = app.config.get("JOBS_INTERVAL_SECONDS")
-    seconds = float(DEFAULTS["JOBS_INTERVAL_SECONDS"] if value is None else value)
+    seconds = float(app.config["JOBS_INTERVAL_SECONDS"])
     if seconds <= 0:
         raise ValueError("JOBS_INTERVAL_SECONDS must be positive")
     return seconds

@@ -8,6 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from models.base import Base, utcnow
 
 OUT_TRADE_NO_PATTERN = r"^[A-Za-z0-9_-]{6,32}$"
+# WeChat Pay counts its field limits in UTF-8 bytes: 127 bytes is about 42 Chinese characters.
+DESCRIPTION_MAX_BYTES = 127
 
 
 class OrderStatus:
@@ -101,9 +103,13 @@ class Order(Base):
 
     @property
     def description(self) -> str:
-        """The WeChat Pay description: item names, at most 127 characters."""
+        """The WeChat Pay description: item names, within its limit of 127 (counted in UTF-8 bytes)."""
         names = "、".join(f"{item.product_name}×{item.quantity}" for item in self.items)
-        return names if len(names) <= 127 else names[:126] + "等"
+        if len(names.encode()) <= DESCRIPTION_MAX_BYTES:
+            return names
+        suffix = "等"
+        room = DESCRIPTION_MAX_BYTES - len(suffix.encode())
+        return names.encode()[:room].decode(errors="ignore") + suffix
 
 
 class OrderItem(Base):

@@ -10,6 +10,7 @@ from extensions import db
 from models import Order, OrderStatus, Refund, RefundStatus
 from payments import Notification, NotificationRejected, PaymentError, RefundResult, get_gateway
 from services.payment import record_event
+from templating import fen_to_yuan
 
 log = logging.getLogger("shop.payments")
 REFUND_FOLLOW_UP = timedelta(minutes=1)
@@ -48,7 +49,7 @@ def create_refund(order: Order, amount_fen: int, reason: str, now: datetime) -> 
     left = refundable_fen(order.id)
     if not 0 < amount_fen <= left:
         db.session.rollback()
-        raise RefundRefused(f"退款金额须在 0.01 到 {left / 100:.2f} 元之间")
+        raise RefundRefused(f"退款金额须在 0.01 到 {fen_to_yuan(left)} 元之间")
     refund = Refund(
         order_id=order.id, out_refund_no=new_out_refund_no(order), amount_fen=amount_fen,
         reason=reason[:80], status=RefundStatus.PROCESSING, created_at=now, next_query_at=now + REFUND_FOLLOW_UP,

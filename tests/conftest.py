@@ -224,3 +224,27 @@ def browser():
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield instance
         instance.close()
+
+
+@pytest.fixture
+def owner(app):
+    """The shop owner's account (tests/admin_helpers.OWNER / PASSWORD) -> its id."""
+    from models import Owner
+    from tests.admin_helpers import OWNER, PASSWORD
+
+    with app.app_context():
+        account = Owner(username=OWNER)
+        account.set_password(PASSWORD)
+        db.session.add(account)
+        db.session.commit()
+        return account.id
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    """A test client logged in as the owner."""
+    from tests.admin_helpers import login
+
+    response = login(client)
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return client

@@ -2,13 +2,13 @@
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from extensions import db
 from models import Order, PaymentEvent, Product, Refund, utcnow
 from services.payment import place_native_order
 from tests.conftest import csrf_token_from, wait_for
-from tests.test_admin_helpers import flashes, owner, owner_client  # noqa: F401
+from tests.admin_helpers import flashes
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from blueprints.admin.commands import create_owner, dev_owner_banner, ensure_dev
 from extensions import db
 from models import LoginFailure, Order, Owner, PaymentEvent, utcnow
 from tests.conftest import csrf_token_from
-from tests.test_admin_helpers import OWNER, PASSWORD, login, owner, owner_client  # noqa: F401
+from tests.admin_helpers import OWNER, PASSWORD, login
 
 # Every owner route but the login page, with the order id filled in. Kept in step with the URL map
 # by test_the_route_list_covers_every_admin_route, so a new route cannot skip the login check.

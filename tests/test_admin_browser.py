@@ -1,18 +1,12 @@
 """In headless Chromium: the owner logs in, finds the order a customer just paid, and refunds it."""
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 
 from extensions import db
 from models import Order, Refund, utcnow
 from services.payment import place_native_order
-from tests.conftest import requires, wait_for
-from tests.test_admin_helpers import OWNER, PASSWORD, owner  # noqa: F401
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+from tests.admin_helpers import OWNER, PASSWORD
+from tests.conftest import wait_for
 
 
 @pytest.fixture
@@ -21,20 +15,12 @@ def app_config(paying_config):
 
 
 @pytest.fixture
-def browser_page():
-    requires(CHROMIUM.exists(), "needs Debian chromium at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
-            page = context.new_page()
-            page.set_default_timeout(10_000)
-            yield page
-            context.close()
-        finally:
-            browser.close()
+def browser_page(browser):
+    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
 
 
 def paid_by_a_customer(app, wechat, make_order):

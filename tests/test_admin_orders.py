@@ -10,7 +10,6 @@ from sqlalchemy import select
 from extensions import db
 from models import Order, OrderItem, Refund, RefundStatus
 from services.payment import record_event
-from tests.test_admin_helpers import flashes, owner, owner_client  # noqa: F401
 
 ROW_RE = re.compile(r'<tr class="order-row[^"]*" data-out-trade-no="([^"]+)">')
 

@@ -5,16 +5,9 @@ import pytest
 from sqlalchemy import func, select
 
 from blueprints.cart.store import SESSION_KEY
-from extensions import db, login_manager
+from extensions import db
 from models import Order, Product
 from tests.conftest import csrf_token_from
-
-
-@pytest.fixture(autouse=True)
-def user_loader_until_admin_lands(monkeypatch):
-    """Flask-Login's context processor needs a user loader; the admin part registers the real one."""
-    if login_manager._user_callback is None and login_manager._request_callback is None:
-        monkeypatch.setattr(login_manager, "_user_callback", lambda user_id: None)
 
 
 @pytest.fixture

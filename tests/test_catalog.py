@@ -4,15 +4,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from extensions import db, login_manager
+from extensions import db
 from models import Product
-
-
-@pytest.fixture(autouse=True)
-def user_loader_until_admin_lands(monkeypatch):
-    """Flask-Login's context processor needs a user loader; the admin part registers the real one."""
-    if login_manager._user_callback is None and login_manager._request_callback is None:
-        monkeypatch.setattr(login_manager, "_user_callback", lambda user_id: None)
 
 
 def slug_of(app, product_id):

@@ -8,19 +8,12 @@ from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from blueprints.cart.store import SESSION_KEY
-from extensions import db, login_manager
+from extensions import db
 from models import Order, OrderItem, OrderStatus, Product, utcnow
 from services.checkout import CheckoutError, place_order
 from tests.conftest import csrf_token_from
 
 VALID = {"contact_name": "张三", "mobile": "13800138000", "address": "上海市浦东新区世纪大道 1 号", "note": ""}
-
-
-@pytest.fixture(autouse=True)
-def user_loader_until_admin_lands(monkeypatch):
-    """Flask-Login's context processor needs a user loader; the admin part registers the real one."""
-    if login_manager._user_callback is None and login_manager._request_callback is None:
-        monkeypatch.setattr(login_manager, "_user_callback", lambda user_id: None)
 
 
 def put_in_cart(client, lines):

@@ -154,7 +154,6 @@ def test_paid_after_a_local_close_becomes_paid(app, client, live_shop, wechat, m
 
     product_id = make_product(stock=1)
     token = buy(client, product_id)
-    order = order_row(app, token)
     html = client.get(f"/pay/{token}").get_data(as_text=True)
     wechat.fault(target="api", mode="pay_on_close", count=1)
 

@@ -5,7 +5,7 @@ import io
 from sqlalchemy import Select
 from sqlalchemy.orm import selectinload
 
-from blueprints.admin.forms import fen_to_yuan
+from templating import fen_to_yuan
 from extensions import db
 from models import Order, OrderStatus
 from templating import format_local_time

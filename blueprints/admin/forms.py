@@ -30,14 +30,6 @@ def yuan_to_fen(text: str) -> int:
     return int(Decimal(text) * 100)
 
 
-def fen_to_yuan(fen: int) -> str:
-    """1230 -> '12.30', with integer arithmetic only."""
-    fen = int(fen)
-    sign = "-" if fen < 0 else ""
-    yuan, cents = divmod(abs(fen), 100)
-    return f"{sign}{yuan}.{cents:02d}"
-
-
 class EmptyForm(FlaskForm):
     """Only the CSRF token: for POST buttons."""
 

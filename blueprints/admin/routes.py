@@ -13,14 +13,14 @@ from sqlalchemy import select
 
 from blueprints.admin import bp
 from blueprints.admin.csv_export import orders_csv
-from blueprints.admin.forms import EmptyForm, OrderFilterForm, RefundForm, fen_to_yuan
+from blueprints.admin.forms import EmptyForm, OrderFilterForm, RefundForm
 from blueprints.admin.queries import filtered_orders, order_conditions, order_totals
 from extensions import db
 from models import Order, OrderStatus, PaymentEvent, Refund, RefundStatus, utcnow
 from payments import PaymentError
 from services.payment import PaymentMismatch, close_order, record_event, refresh_order, transition
 from services.refunds import RefundRefused, create_refund, refresh_refund, refundable_fen
-from templating import format_fen, format_local_time
+from templating import fen_to_yuan, format_fen, format_local_time
 
 log = logging.getLogger("shop.admin")
 PAGE_SIZE = 20

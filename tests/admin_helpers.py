@@ -1,25 +1,11 @@
-"""Fixtures and helpers shared by the owner-page tests (tests/test_admin_*.py). No tests here."""
+"""Helpers shared by the owner-page tests (tests/test_admin_*.py); their fixtures are in conftest.py."""
 from urllib.parse import quote
 
-import pytest
-
-from extensions import db
-from models import Owner
 from tests.conftest import csrf_token_from
 
 OWNER = "owner"
 PASSWORD = "correct horse battery"
 
-
-@pytest.fixture
-def owner(app):
-    """The shop owner's account: username OWNER, password PASSWORD -> its id."""
-    with app.app_context():
-        account = Owner(username=OWNER)
-        account.set_password(PASSWORD)
-        db.session.add(account)
-        db.session.commit()
-        return account.id
 
 
 def login(client, username=OWNER, password=PASSWORD, next_=None, environ_base=None):
@@ -33,13 +19,6 @@ def login(client, username=OWNER, password=PASSWORD, next_=None, environ_base=No
         data["next"] = next_
     return client.post("/admin/login", data=data, environ_base=environ_base)
 
-
-@pytest.fixture
-def owner_client(client, owner):
-    """A test client logged in as the owner."""
-    response = login(client)
-    assert response.status_code == 302, response.get_data(as_text=True)[:500]
-    return client
 
 
 def csrf(client, url="/admin/orders"):
