@@ -30,14 +30,18 @@ def env_bool(name, default):
     return default if value is None else value.lower() in {"1", "true", "yes", "on"}
 
 
-def read_file(path):
-    """Return a text file's content stripped, or None when no path is given."""
-    return Path(path).read_text(encoding="utf-8").strip() if path else None
+def database_url(default):
+    """DATABASE_URL, with plain postgres:// URLs pointed at psycopg 3 (the driver we install)."""
+    url = os.environ.get("DATABASE_URL") or default
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
 
 
 class Config:
     SECRET_KEY = env("SECRET_KEY", DEV_SECRET_KEY)
-    SQLALCHEMY_DATABASE_URI = env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'shop.sqlite3'}")
+    SQLALCHEMY_DATABASE_URI = database_url(f"sqlite:///{INSTANCE_DIR / 'shop.sqlite3'}")
     SHOP_NAME = env("SHOP_NAME", "小满杂货铺")
     CATALOG_PAGE_SIZE = env_int("CATALOG_PAGE_SIZE", 8)
     CART_MAX_QUANTITY = 99
@@ -99,7 +103,7 @@ class DevelopmentConfig(Config):
 
 class TestingConfig(DevelopmentConfig):
     TESTING = True
-    SQLALCHEMY_DATABASE_URI = env("DATABASE_URL", "sqlite://")
+    SQLALCHEMY_DATABASE_URI = database_url("sqlite://")
     SCHEDULER_EMBEDDED = False
     # Tests start their own sandbox and pass its key folder in; none by default.
     SANDBOX_KEY_DIR = None

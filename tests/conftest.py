@@ -44,7 +44,9 @@ def no_internet(monkeypatch):
 @pytest.fixture
 def database_url(tmp_path):
     """A file SQLite database per test (threads can share it), or the configured PostgreSQL."""
-    return os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path / 'shop.sqlite3'}"
+    from config import database_url as configured_url
+
+    return configured_url(f"sqlite:///{tmp_path / 'shop.sqlite3'}")
 
 
 @pytest.fixture
