@@ -87,12 +87,18 @@ class Order(Base):
     )
 
     @property
+    def status_name(self) -> str:
+        """The status in Chinese, refunds aside."""
+        return OrderStatus.LABELS.get(self.status, self.status)
+
+    @property
     def status_label(self) -> str:
+        """What a person should read: the status, or the refund state once money went back."""
         if self.refunded_fen and self.refunded_fen >= self.total_fen:
             return "已退款"
         if self.refunded_fen:
             return "部分退款"
-        return OrderStatus.LABELS.get(self.status, self.status)
+        return self.status_name
 
     @property
     def deadline(self) -> datetime:
