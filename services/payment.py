@@ -34,7 +34,9 @@ def record_event(order_id, kind, now, *, state=None, outcome=None, notification_
     )
     db.session.add(event)
     db.session.flush()
-    log.info("payment_event order=%s kind=%s state=%s outcome=%s", order_id, kind, state, outcome)
+    out_trade_no = db.session.scalar(select(Order.out_trade_no).where(Order.id == order_id)) if order_id else None
+    log.info("payment_event order=%s out_trade_no=%s kind=%s event_type=%s state=%s outcome=%s",
+             order_id, out_trade_no, kind, event_type, state, outcome)
     return event
 
 

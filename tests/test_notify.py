@@ -230,3 +230,16 @@ def test_a_refund_notification_for_an_unknown_refund_is_recorded_and_acknowledge
         event = db.session.scalar(select(PaymentEvent).filter_by(notification_id="EV-R"))
         assert (event.order_id, event.outcome) == (order.id, "unknown_refund")
         assert db.session.get(Order, order.id).refunded_fen == 0
+
+
+def test_payment_log_lines_name_the_order_and_never_a_secret(app, client, wechat, order, caplog):
+    caplog.set_level("INFO")
+    headers, body = signed_notification(wechat.keys, transaction_resource(order, wechat.keys), notification_id="EV-LOG")
+    assert post(client, headers, body).status_code == 204
+
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("payment_event" in line and order.out_trade_no in line and "kind=notification" in line for line in lines)
+    assert any("id=EV-LOG" in line and "result=paid" in line for line in lines)
+    text = "\n".join(lines)
+    for secret in (wechat.keys.apiv3_key, headers["Wechatpay-Signature"], "BEGIN PRIVATE KEY", "ciphertext"):
+        assert secret not in text

@@ -151,7 +151,8 @@ def notify():
         db.session.rollback()
         log.exception("notification %s failed", notification.id)
         return fail(500, "处理失败")
-    log.info("notification %s %s -> %s", notification.id, notification.event_type, outcome)
+    log.info("notification id=%s event_type=%s out_trade_no=%s result=%s", notification.id,
+             notification.event_type, getattr(notification.resource, "out_trade_no", None), outcome)
     return "", 204
 
 

@@ -1,0 +1,90 @@
+"""The API v3 adapter against the sandbox over HTTP: both key modes, typed results, errors as PaymentError."""
+import shutil
+from datetime import timedelta
+
+import pytest
+
+from models import utcnow
+from payments import NativeOrderRequest, PaymentError
+from payments.wechatpay_v3 import WeChatPayV3Gateway, rfc3339
+
+
+def gateway(wechat, tmp_path, mode):
+    keys = wechat.keys
+    options = dict(
+        url=wechat.url, mchid=keys.mchid, appid=keys.appid, cert_serial_no=keys.merchant_serial_no,
+        private_key=keys.merchant_private_key_path.read_text(), apiv3_key=keys.apiv3_key,
+        notify_url="http://127.0.0.1:9/pay/notify", timeout=(2, 3),
+    )
+    if mode == "public_key":
+        options.update(public_key=keys.platform_public_key_path.read_text(), public_key_id=keys.public_key_id)
+    else:
+        cert_dir = tmp_path / "certs"
+        cert_dir.mkdir()
+        shutil.copy(keys.platform_cert_path, cert_dir / f"{keys.platform_cert_serial}.pem")
+        options.update(cert_dir=str(cert_dir))
+    return WeChatPayV3Gateway(**options)
+
+
+def native_request(out_trade_no, total_fen=1999):
+    return NativeOrderRequest(
+        out_trade_no=out_trade_no, description="测试商品×1", total_fen=total_fen,
+        time_expire=utcnow() + timedelta(minutes=30), attach="token", notify_url="http://127.0.0.1:9/pay/notify",
+    )
+
+
+@pytest.mark.parametrize("mode", ["public_key", "certificate"])
+def test_order_query_close_refund_in_both_key_modes(wechat, tmp_path, mode):
+    gw = gateway(wechat, tmp_path, mode)
+    number = f"GW{mode[:4].upper()}{utcnow():%H%M%S%f}"
+
+    code_url = gw.create_native_order(native_request(number))
+    assert code_url.startswith("weixin://wxpay/bizpayurl?pr=")
+    assert gw.create_native_order(native_request(number)) == code_url  # same parameters, same code
+    txn = gw.query(number)
+    assert (txn.trade_state, txn.paid, txn.mchid, txn.appid) == ("NOTPAY", False, wechat.keys.mchid, wechat.keys.appid)
+
+    wechat.pay(number)
+    paid = gw.query(number)
+    assert paid.paid and paid.total_fen == 1999 and paid.currency == "CNY" and paid.transaction_id
+    assert paid.success_time is not None
+
+    refund = gw.refund(number, f"R{number}", 500, 1999, "测试退款")
+    assert (refund.status, refund.refund_fen, refund.out_trade_no) == ("PROCESSING", 500, number)
+    assert gw.query_refund(f"R{number}").out_refund_no == f"R{number}"
+
+    other = f"GWC{number}"[:32]
+    gw.create_native_order(native_request(other))
+    gw.close(other)
+    assert gw.query(other).trade_state == "CLOSED"
+
+
+def test_errors_carry_wechats_code_and_message(wechat, tmp_path):
+    gw = gateway(wechat, tmp_path, "public_key")
+    with pytest.raises(PaymentError) as unknown:
+        gw.query("NOSUCHORDER42")
+    assert (unknown.value.code, unknown.value.http_status, unknown.value.retryable) == ("ORDER_NOT_EXIST", 404, False)
+
+    number = f"GWE{utcnow():%H%M%S%f}"
+    gw.create_native_order(native_request(number))
+    with pytest.raises(PaymentError) as reused:
+        gw.create_native_order(native_request(number, total_fen=1))
+    assert reused.value.code == "OUT_TRADE_NO_USED" and reused.value.http_status == 403
+
+
+@pytest.mark.parametrize("mode, code, retryable", [
+    ("system_error", "SYSTEM_ERROR", True), ("frequency_limited", "FREQUENCY_LIMITED", True),
+    ("hang", "TIMEOUT", True), ("tamper", "INVALID_RESPONSE", True),
+])
+def test_faults_become_payment_errors(wechat, tmp_path, mode, code, retryable):
+    gw = gateway(wechat, tmp_path, "public_key")
+    wechat.fault(target="api", mode=mode, count=1, seconds=5)
+    with pytest.raises(PaymentError) as error:
+        gw.create_native_order(native_request(f"GWF{utcnow():%H%M%S%f}"))
+    assert (error.value.code, error.value.retryable) == (code, retryable)
+
+
+def test_time_expire_is_rfc3339_in_beijing_time():
+    from datetime import datetime
+
+    assert rfc3339(datetime(2026, 11, 27, 12, 30, 15, 999)) == "2026-11-27T20:30:15+08:00"
