@@ -1,7 +1,7 @@
 """Expire: close pending orders past their deadline on WeChat Pay and locally, giving their stock back."""
 from datetime import datetime
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import or_, update
 
 from extensions import db
 from jobs.claims import release
@@ -9,12 +9,6 @@ from jobs.common import JobSummary, log, retry_delay, run_claimed
 from models import Order, OrderStatus
 from payments import PaymentError
 from services.payment import close_order, record_event
-
-
-def expired(now: datetime):
-    """SQL for ``order.deadline <= now``: time_expire passed, or the code_url ran out first."""
-    return or_(Order.expires_at <= now,
-               and_(Order.code_url_expires_at.is_not(None), Order.code_url_expires_at <= now))
 
 
 def retry_later(order_id: int, until: datetime, now: datetime) -> None:
@@ -33,7 +27,7 @@ def expire_orders(now: datetime) -> JobSummary:
     just before (or during) the close ends paid, never closed; a closed one releases its stock once.
     """
     summary = JobSummary("expire")
-    criteria = [Order.status == OrderStatus.PENDING, expired(now),
+    criteria = [Order.status == OrderStatus.PENDING, Order.deadline <= now,
                 or_(Order.next_query_at.is_(None), Order.next_query_at <= now)]
     order_by = [Order.expires_at, Order.id]
 

@@ -10,12 +10,6 @@ from models import Order, OrderStatus
 from services.payment import refresh_order
 
 
-def not_expired(now: datetime):
-    """SQL for ``order.deadline > now``: before time_expire and before the code_url runs out."""
-    return and_(Order.expires_at > now,
-                or_(Order.code_url_expires_at.is_(None), Order.code_url_expires_at > now))
-
-
 def reschedule(order_id: int, until: datetime, next_query_at: datetime) -> None:
     """Count the query, set the next one (while still pending) and release the claim. No commit."""
     release(Order, order_id, until, query_count=Order.query_count + 1)
@@ -36,7 +30,7 @@ def reconcile_orders(now: datetime) -> JobSummary:
     offsets = backoff()
     due = or_(Order.next_query_at <= now,
               and_(Order.next_query_at.is_(None), Order.created_at <= now - offsets[0]))
-    criteria = [Order.status == OrderStatus.PENDING, not_expired(now), due]
+    criteria = [Order.status == OrderStatus.PENDING, Order.deadline > now, due]
     order_by = [func.coalesce(Order.next_query_at, Order.created_at), Order.id]
 
     def handle(order_id: int, until: datetime) -> None:

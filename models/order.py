@@ -2,7 +2,8 @@
 import secrets
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, case
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -100,12 +101,17 @@ class Order(Base):
             return "部分退款"
         return self.status_name
 
-    @property
+    @hybrid_property
     def deadline(self) -> datetime:
         """The moment the QR code stops working: time_expire, or the code_url's 2-hour life if sooner."""
         if self.code_url_expires_at and self.code_url_expires_at < self.expires_at:
             return self.code_url_expires_at
         return self.expires_at
+
+    @deadline.inplace.expression
+    @classmethod
+    def _deadline_expression(cls):
+        return case((cls.code_url_expires_at < cls.expires_at, cls.code_url_expires_at), else_=cls.expires_at)
 
     @property
     def description(self) -> str:
