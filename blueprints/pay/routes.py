@@ -133,9 +133,9 @@ def cancel(token):
 @csrf.exempt
 def notify():
     """Receive a WeChat Pay notification: verify, decrypt, check, apply once, answer 204."""
-    if (request.content_length or 0) > NOTIFICATION_MAX_BYTES:
-        return fail(413, "body too large")
     body = request.stream.read(NOTIFICATION_MAX_BYTES + 1)
+    if (request.content_length or 0) > NOTIFICATION_MAX_BYTES or len(body) > NOTIFICATION_MAX_BYTES:
+        return fail(413, "body too large")
     now = utcnow()
     try:
         notification = get_gateway().parse_notification(request.headers, body, now)
