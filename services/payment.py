@@ -188,11 +188,13 @@ def close_order(order: Order, now: datetime, source: str = "close") -> str:
     return outcome
 
 
-def claim_active_query(order_id: int, now: datetime) -> bool:
+def claim_active_query(order: Order, now: datetime) -> bool:
     """Allow one active query per order per ACTIVE_QUERY_INTERVAL, across all processes."""
+    if order.code_url is None or (order.last_queried_at and order.last_queried_at > now - ACTIVE_QUERY_INTERVAL):
+        return False  # most polls end here, without a write
     claimed = db.session.execute(
         update(Order)
-        .where(Order.id == order_id, Order.status == OrderStatus.PENDING, Order.code_url.is_not(None))
+        .where(Order.id == order.id, Order.status == OrderStatus.PENDING, Order.code_url.is_not(None))
         .where((Order.last_queried_at.is_(None)) | (Order.last_queried_at <= now - ACTIVE_QUERY_INTERVAL))
         .values(last_queried_at=now)
     ).rowcount

@@ -83,7 +83,7 @@ def status(token):
     if state == OrderStatus.PENDING:
         if left == 0:
             state = "expired"
-        elif claim_active_query(order.id, now):
+        elif claim_active_query(order, now):
             active_queries.submit(run_active_query, current_app._get_current_object(), order.id)
     return jsonify(status=state, seconds_left=left)
 
