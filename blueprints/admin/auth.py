@@ -9,7 +9,8 @@ from sqlalchemy import delete, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from blueprints.admin import bp
-from blueprints.admin.forms import EmptyForm, LoginForm
+from blueprints.admin.forms import LoginForm
+from blueprints.forms import EmptyForm
 from extensions import db
 from models import LoginFailure, Owner, utcnow
 

@@ -30,9 +30,6 @@ def yuan_to_fen(text: str) -> int:
     return int(Decimal(text) * 100)
 
 
-class EmptyForm(FlaskForm):
-    """Only the CSRF token: for POST buttons."""
-
 
 class LoginForm(FlaskForm):
     username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=40, message="用户名太长")],

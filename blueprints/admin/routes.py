@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from blueprints.admin import bp
 from blueprints.admin.csv_export import orders_csv
-from blueprints.admin.forms import EmptyForm, OrderFilterForm, RefundForm
+from blueprints.admin.forms import OrderFilterForm, RefundForm
+from blueprints.forms import EmptyForm
 from blueprints.admin.queries import filtered_orders, order_conditions, order_totals
 from extensions import db
 from models import Order, OrderStatus, PaymentEvent, Refund, RefundStatus, utcnow

@@ -58,9 +58,6 @@ class RemoveLineForm(FlaskForm):
     product_id = product_id_field()
 
 
-class EmptyForm(FlaskForm):
-    """A CSRF-protected POST button."""
-
 
 def first_error(form, *field_names) -> str | None:
     """The first error message of the named fields, in that order."""

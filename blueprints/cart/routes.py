@@ -3,7 +3,8 @@ from flask import abort, current_app, flash, redirect, render_template, session,
 from sqlalchemy import select
 
 from blueprints.cart import bp
-from blueprints.cart.forms import AddToCartForm, EmptyForm, RemoveLineForm, UpdateLineForm, first_error
+from blueprints.cart.forms import AddToCartForm, RemoveLineForm, UpdateLineForm, first_error
+from blueprints.forms import EmptyForm
 from blueprints.cart.store import MAX_LINES, cart_lines, clear_cart, read_cart, remove_line, set_quantity
 from extensions import db
 from models import Product

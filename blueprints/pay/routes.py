@@ -6,7 +6,7 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from sqlalchemy import select
 
 from blueprints.pay import bp
-from blueprints.pay.forms import EmptyForm
+from blueprints.forms import EmptyForm
 from extensions import csrf, db
 from models import Order, OrderStatus, utcnow
 from payments import NotificationRejected, PaymentError, get_gateway
