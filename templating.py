@@ -1,9 +1,9 @@
 """Jinja filters and globals: the one place money and times are formatted."""
-from datetime import timedelta, timezone
+from datetime import timezone
 
 from flask import session
 
-CHINA_TZ = timezone(timedelta(hours=8))
+from models.base import CHINA_TZ
 
 
 def fen_to_yuan(fen, thousands=""):

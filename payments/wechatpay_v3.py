@@ -6,18 +6,18 @@ Authorization header and the decrypted notifications.
 """
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
 from wechatpayv3 import WeChatPay, WeChatPayType
 
+from models.base import CHINA_TZ
 from payments.gateway import (
     NativeOrderRequest, Notification, NotificationRejected, PaymentError, RefundResult, Transaction,
 )
 
 log = logging.getLogger(__name__)
-CHINA_TZ = timezone(timedelta(hours=8))
 # The SDK checks signatures but not their age; WeChat's own SDKs reject anything 5 minutes off.
 NOTIFICATION_MAX_AGE = 300
 NOTIFICATION_MAX_BYTES = 64 * 1024

@@ -4,7 +4,7 @@ from datetime import datetime, time, timedelta, timezone
 from sqlalchemy import Select, case, exists, func, or_, select
 
 from models import Order, OrderStatus, Refund
-from templating import CHINA_TZ
+from models.base import CHINA_TZ
 
 PAID_STATUSES = (OrderStatus.PAID, OrderStatus.SHIPPED)
 
