@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := app
 
-.PHONY: run test bench setup db seed clean
+.PHONY: run test lint bench setup db seed clean
 
 # Reinstall only when requirements.txt changed since the last install.
 $(STAMP): requirements.txt
@@ -25,6 +25,9 @@ run: db
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
 
 bench: setup
 	$(BIN)/python -m tests.bench

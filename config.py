@@ -51,6 +51,8 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = timedelta(days=7)
     MAX_CONTENT_LENGTH = 1024 * 1024
+    # The currency of every amount the shop sends to WeChat Pay and accepts from it.
+    CURRENCY = "CNY"
 
     # WeChat Pay API v3. Key material is read from files so it never sits in the environment or git.
     WECHATPAY_URL = env("WECHATPAY_URL", REAL_WECHATPAY_URL)

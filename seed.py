@@ -43,7 +43,8 @@ DEMO_CATALOG = [
         DemoProduct("flower-cakes", "云南玫瑰鲜花饼 6枚", 3600, 25,
                     "食用玫瑰花瓣现做馅料，酥皮层层起。", "rose", "#fbe3e6", "#c2415d", "#f29bab"),
         DemoProduct("spiced-beef-jerky", "五香牛肉干 200g", 5800, 0,
-                    "内蒙古草原牛肉，五香风味，有嚼劲。本周已售罄，补货中。", "stripes", "#f7dfd2", "#8c3b24", "#d7805f"),
+                    "内蒙古草原牛肉，五香风味，有嚼劲。本周已售罄，补货中。",
+                    "stripes", "#f7dfd2", "#8c3b24", "#d7805f"),
         DemoProduct("daily-nuts", "每日坚果混合装 30袋", 7900, 18,
                     "核桃、腰果、巴旦木与蓝莓干科学配比，一天一袋。", "nuts", "#efe9dc", "#8a6a3d", "#c9a66b"),
     ]),
@@ -147,7 +148,8 @@ def drops(draw, s, d):
     for cx, cy, r, colour in ((0.36, 0.56, 0.15, d.ink), (0.64, 0.44, 0.11, d.accent), (0.6, 0.72, 0.07, d.ink)):
         x, y, rad = s * cx, s * cy, s * r
         draw.ellipse((x - rad, y - rad, x + rad, y + rad), fill=colour)
-        draw.polygon([(x - rad * 0.92, y - rad * 0.4), (x, y - rad * 2.1), (x + rad * 0.92, y - rad * 0.4)], fill=colour)
+        draw.polygon([(x - rad * 0.92, y - rad * 0.4), (x, y - rad * 2.1), (x + rad * 0.92, y - rad * 0.4)],
+                     fill=colour)
 
 
 def tiles(draw, s, d):

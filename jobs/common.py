@@ -2,7 +2,7 @@
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -70,9 +70,6 @@ class JobSummary:
     def line(self) -> str:
         return (f"job={self.job} checked={self.checked} paid={self.paid} closed={self.closed} "
                 f"shipped={self.shipped} settled={self.settled} errors={self.errors}")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
     def log(self) -> "JobSummary":
         """Log the run's one summary line: INFO when it did something, DEBUG when idle."""

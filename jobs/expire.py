@@ -3,10 +3,11 @@ from datetime import datetime
 
 from sqlalchemy import or_, update
 
+from core.vocabulary import EventKind, OrderStatus, Outcome
 from extensions import db
 from jobs.claims import release
 from jobs.common import JobSummary, log, retry_delay, run_claimed
-from models import Order, OrderStatus
+from models import Order
 from payments import PaymentError
 from services.payment import close_order, record_event
 
@@ -33,12 +34,12 @@ def expire_orders(now: datetime) -> JobSummary:
 
     def handle(order_id: int, until: datetime) -> None:
         order = db.session.get(Order, order_id, populate_existing=True)
-        outcome = close_order(order, now, source="expire")
-        if outcome == "paid":
+        outcome = close_order(order, now, source=EventKind.EXPIRE)
+        if outcome == Outcome.PAID:
             summary.paid += 1
-        elif outcome == "closed":
+        elif outcome == Outcome.CLOSED:
             summary.closed += 1
-        if outcome == "unchanged":
+        if outcome == Outcome.UNCHANGED:
             # WeChat Pay still says NOTPAY after a refused close: try again later.
             log.warning("job=expire order %s still NOTPAY after close; will retry", order_id)
             retry_later(order_id, until, now)
@@ -48,7 +49,7 @@ def expire_orders(now: datetime) -> JobSummary:
 
     def on_error(order_id: int, until: datetime, error: Exception) -> None:
         if isinstance(error, PaymentError):
-            record_event(order_id, "expire", now, state=error.code, outcome="error",
+            record_event(order_id, EventKind.EXPIRE, now, state=error.code, outcome=Outcome.ERROR,
                          detail={"message": error.message})
         retry_later(order_id, until, now)
 

@@ -3,10 +3,11 @@ from datetime import datetime
 
 from sqlalchemy import and_, func, or_, update
 
+from core.vocabulary import EventKind, OrderStatus, Outcome
 from extensions import db
 from jobs.claims import release
 from jobs.common import JobSummary, backoff, next_check, retry_delay, run_claimed
-from models import Order, OrderStatus
+from models import Order
 from services.payment import refresh_order
 
 
@@ -36,10 +37,10 @@ def reconcile_orders(now: datetime) -> JobSummary:
     def handle(order_id: int, until: datetime) -> None:
         order = db.session.get(Order, order_id, populate_existing=True)
         created_at, deadline = order.created_at, order.deadline
-        outcome = refresh_order(order, now, source="reconcile")
-        if outcome == "paid":
+        outcome = refresh_order(order, now, source=EventKind.RECONCILE)
+        if outcome == Outcome.PAID:
             summary.paid += 1
-        elif outcome == "closed":
+        elif outcome == Outcome.CLOSED:
             summary.closed += 1
         reschedule(order_id, until, min(next_check(created_at, now, offsets), deadline))
         db.session.commit()

@@ -3,10 +3,11 @@ from datetime import datetime
 
 from sqlalchemy import func, or_
 
+from core.vocabulary import EventKind, Outcome, RefundStatus
 from extensions import db
 from jobs.claims import release
 from jobs.common import JobSummary, backoff, next_check, retry_delay, run_claimed
-from models import Refund, RefundStatus
+from models import Refund
 from payments import PaymentError
 from services.payment import record_event
 from services.refunds import refresh_refund
@@ -28,9 +29,9 @@ def follow_up_refunds(now: datetime) -> JobSummary:
         refund = db.session.get(Refund, refund_id, populate_existing=True)
         created_at = refund.created_at
         outcome = refresh_refund(refund, now)
-        if outcome in ("refunded", "refund_failed"):
+        if outcome in (Outcome.REFUNDED, Outcome.REFUND_FAILED):
             summary.settled += 1
-        if outcome == "processing":
+        if outcome == Outcome.PROCESSING:
             release(Refund, refund_id, until, next_query_at=next_check(created_at, now, offsets))
         else:
             release(Refund, refund_id, until)
@@ -39,7 +40,7 @@ def follow_up_refunds(now: datetime) -> JobSummary:
     def on_error(refund_id: int, until: datetime, error: Exception) -> None:
         if isinstance(error, PaymentError):
             refund = db.session.get(Refund, refund_id, populate_existing=True)
-            record_event(refund.order_id, "refund_query", now, state=error.code, outcome="error",
+            record_event(refund.order_id, EventKind.REFUND_QUERY, now, state=error.code, outcome=Outcome.ERROR,
                          detail={"out_refund_no": refund.out_refund_no, "message": error.message})
         release(Refund, refund_id, until, next_query_at=now + retry_delay())
 

@@ -17,14 +17,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import current_app
 from flask.cli import AppGroup
 
+from core.clock import utcnow
 from http_policy import configure_logging
-
 from jobs.common import JobSummary
 from jobs.expire import expire_orders
 from jobs.reconcile import reconcile_orders
 from jobs.refunds import follow_up_refunds
 from jobs.ship import ship_orders
-from models import utcnow
 
 log = logging.getLogger("shop.jobs")
 jobs_cli = AppGroup("jobs", help="Run the background jobs.")

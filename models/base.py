@@ -1,6 +1,4 @@
 """Declarative base with a naming convention, so migrations name every constraint the same way."""
-from datetime import datetime, timedelta, timezone
-
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -15,12 +13,3 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-# Beijing time: how customers read times and how WeChat Pay writes them (RFC 3339, +08:00).
-CHINA_TZ = timezone(timedelta(hours=8))
-
-
-def utcnow() -> datetime:
-    """Now in UTC, naive: every timestamp column stores naive UTC on SQLite and PostgreSQL alike."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)

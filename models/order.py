@@ -1,39 +1,47 @@
 """Orders and their lines. Amounts are integer fen; timestamps are naive UTC."""
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, case
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, utcnow
+from core.clock import utcnow
+from core.vocabulary import OrderStatus
+from models.base import Base
 
-OUT_TRADE_NO_PATTERN = r"^[A-Za-z0-9_-]{6,32}$"
 # WeChat Pay counts its field limits in UTF-8 bytes: 127 bytes is about 42 Chinese characters.
 DESCRIPTION_MAX_BYTES = 127
 
 
-class OrderStatus:
-    PENDING = "pending"
-    PAID = "paid"
-    SHIPPED = "shipped"
-    CLOSED = "closed"
+# The only moves an order can make. CLOSED -> PAID exists because a payment WeChat confirms is real
+# money: it wins over a local close (timeout, cancel) that raced it.
+TRANSITIONS = {
+    OrderStatus.PENDING: {OrderStatus.PAID, OrderStatus.CLOSED},
+    OrderStatus.CLOSED: {OrderStatus.PAID},
+    OrderStatus.PAID: {OrderStatus.SHIPPED},
+    OrderStatus.SHIPPED: set(),
+}
 
-    LABELS = {PENDING: "待支付", PAID: "已支付", SHIPPED: "已发货", CLOSED: "已关闭"}
 
-    # The only moves an order can make. CLOSED -> PAID exists because a payment WeChat confirms is
-    # real money: it wins over a local close (timeout, cancel) that raced it.
-    TRANSITIONS = {
-        PENDING: {PAID, CLOSED},
-        CLOSED: {PAID},
-        PAID: {SHIPPED},
-        SHIPPED: set(),
-    }
+def transition_sources(target: OrderStatus) -> list[OrderStatus]:
+    """The statuses an order may be in to move to ``target``."""
+    return [source for source, targets in TRANSITIONS.items() if target in targets]
 
-    @classmethod
-    def sources(cls, target: str) -> list[str]:
-        """The statuses an order may be in to move to ``target``."""
-        return [source for source, targets in cls.TRANSITIONS.items() if target in targets]
+
+@dataclass(frozen=True)
+class Delivery:
+    """Who receives an order and where: the one list of delivery fields (form -> Delivery -> Order)."""
+
+    contact_name: str
+    mobile: str
+    address: str
+    note: str = ""
+
+    # Longest text each field may hold; the columns, the form and its inputs all read these.
+    MAX_LENGTH: ClassVar[dict[str, int]] = {"contact_name": 40, "mobile": 11, "address": 200, "note": 200}
 
 
 def new_token() -> str:
@@ -55,15 +63,17 @@ class Order(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(String(32), unique=True, default=new_token)
+    # The checkout form's one-time token: the same form submitted twice finds this order, not a new one.
+    submission_token: Mapped[str | None] = mapped_column(String(43), unique=True)
     out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
     status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING, index=True)
     total_fen: Mapped[int]
     refunded_fen: Mapped[int] = mapped_column(default=0)
 
-    contact_name: Mapped[str] = mapped_column(String(40))
-    mobile: Mapped[str] = mapped_column(String(11))
-    address: Mapped[str] = mapped_column(String(200))
-    note: Mapped[str] = mapped_column(String(200), default="")
+    contact_name: Mapped[str] = mapped_column(String(Delivery.MAX_LENGTH["contact_name"]))
+    mobile: Mapped[str] = mapped_column(String(Delivery.MAX_LENGTH["mobile"]))
+    address: Mapped[str] = mapped_column(String(Delivery.MAX_LENGTH["address"]))
+    note: Mapped[str] = mapped_column(String(Delivery.MAX_LENGTH["note"]), default="")
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     expires_at: Mapped[datetime]
@@ -90,7 +100,11 @@ class Order(Base):
     @property
     def status_name(self) -> str:
         """The status in Chinese, refunds aside."""
-        return OrderStatus.LABELS.get(self.status, self.status)
+        return OrderStatus.label_of(self.status)
+
+    @property
+    def delivery(self) -> Delivery:
+        return Delivery(contact_name=self.contact_name, mobile=self.mobile, address=self.address, note=self.note)
 
     @property
     def status_label(self) -> str:

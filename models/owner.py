@@ -6,7 +6,8 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models.base import Base, utcnow
+from core.clock import utcnow
+from models.base import Base
 
 
 class Owner(UserMixin, Base):

@@ -4,7 +4,9 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, utcnow
+from core.clock import utcnow
+from core.vocabulary import RefundStatus
+from models.base import Base
 from models.order import Order
 
 
@@ -15,29 +17,20 @@ class PaymentEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("order.id"), index=True)
-    # notification, query, create, close, refund, refund_query
+    # An EventKind.
     kind: Mapped[str] = mapped_column(String(20))
     # The notification's own id; unique so a notification delivered ten times is recorded once.
     notification_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     event_type: Mapped[str | None] = mapped_column(String(40))
-    # The state WeChat reported (SUCCESS, NOTPAY, CLOSED, PROCESSING...) or an error code.
+    # The state WeChat reported (a TradeState or RefundStatus) or a PaymentErrorCode.
     state: Mapped[str | None] = mapped_column(String(40))
-    # What the shop did with it (paid, unchanged, closed, error...).
+    # What the shop did with it: an Outcome.
     outcome: Mapped[str | None] = mapped_column(String(40))
     # Decrypted, non-secret payload fields, as JSON text, for the owner's timeline.
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     order: Mapped[Order | None] = relationship()
-
-
-class RefundStatus:
-    PROCESSING = "PROCESSING"
-    SUCCESS = "SUCCESS"
-    CLOSED = "CLOSED"
-    ABNORMAL = "ABNORMAL"
-    FINAL = {SUCCESS, CLOSED, ABNORMAL}
-    LABELS = {PROCESSING: "退款中", SUCCESS: "退款成功", CLOSED: "退款关闭", ABNORMAL: "退款异常"}
 
 
 class Refund(Base):

@@ -1,9 +1,16 @@
 """Payments: the gateway interface, the WeChat Pay API v3 adapter and QR rendering."""
 from flask import current_app
 
+from core.vocabulary import PaymentErrorCode
 from payments.gateway import (  # noqa: F401
-    NativeOrderRequest, Notification, NotificationRejected, PaymentError, PaymentGateway, RefundResult,
-    TradeState, Transaction,
+    NOTIFICATION_MAX_BYTES,
+    NativeOrderRequest,
+    Notification,
+    NotificationRejected,
+    PaymentError,
+    PaymentGateway,
+    RefundResult,
+    Transaction,
 )
 
 
@@ -12,7 +19,7 @@ def get_gateway() -> PaymentGateway:
     gateway = current_app.extensions.get("payment_gateway")
     if gateway is None:
         if not current_app.config.get("WECHATPAY_PRIVATE_KEY_FILE"):
-            raise PaymentError("NOT_CONFIGURED", "未配置微信支付商户密钥")
+            raise PaymentError(PaymentErrorCode.NOT_CONFIGURED)
         from payments.wechatpay_v3 import WeChatPayV3Gateway
 
         gateway = current_app.extensions["payment_gateway"] = WeChatPayV3Gateway.from_config(current_app.config)

@@ -6,20 +6,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from core.vocabulary import PAID_TRADE_STATES, PaymentErrorCode
 
-class TradeState:
-    SUCCESS = "SUCCESS"
-    REFUND = "REFUND"
-    NOTPAY = "NOTPAY"
-    CLOSED = "CLOSED"
-    # SUCCESS, and SUCCESS later moved to refund: the customer's money arrived either way.
-    PAID = {SUCCESS, REFUND}
+# The largest notification body the shop reads; WeChat Pay's are a few KiB.
+NOTIFICATION_MAX_BYTES = 64 * 1024
 
 
 class PaymentError(Exception):
     """WeChat Pay said no, or could not be reached. ``code`` is WeChat's error code when it answered."""
 
-    def __init__(self, code: str, message: str, http_status: int | None = None):
+    def __init__(self, code: str, message: str | None = None, http_status: int | None = None):
+        message = message or PaymentErrorCode.label_of(code)
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
@@ -61,7 +58,7 @@ class Transaction:
 
     @property
     def paid(self) -> bool:
-        return self.trade_state in TradeState.PAID
+        return self.trade_state in PAID_TRADE_STATES
 
 
 @dataclass(frozen=True)
@@ -90,6 +87,7 @@ class Notification:
 class PaymentGateway(Protocol):
     mchid: str
     appid: str
+    currency: str
 
     def create_native_order(self, request: NativeOrderRequest) -> str:
         """Place a Native order and return its code_url."""
@@ -100,7 +98,8 @@ class PaymentGateway(Protocol):
     def close(self, out_trade_no: str) -> None:
         """Close an unpaid order."""
 
-    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, reason: str) -> RefundResult:
+    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int,
+               reason: str) -> RefundResult:
         """Ask for a refund; it is usually PROCESSING at first."""
 
     def query_refund(self, out_refund_no: str) -> RefundResult:

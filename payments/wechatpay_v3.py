@@ -12,30 +12,22 @@ from pathlib import Path
 import requests
 from wechatpayv3 import WeChatPay, WeChatPayType
 
-from models.base import CHINA_TZ
+from core.clock import parse_rfc3339, rfc3339
+from core.vocabulary import PaymentErrorCode
 from payments.gateway import (
-    NativeOrderRequest, Notification, NotificationRejected, PaymentError, RefundResult, Transaction,
+    NOTIFICATION_MAX_BYTES,
+    NativeOrderRequest,
+    Notification,
+    NotificationRejected,
+    PaymentError,
+    RefundResult,
+    Transaction,
 )
 
 log = logging.getLogger(__name__)
 # The SDK checks signatures but not their age; WeChat's own SDKs reject anything 5 minutes off.
 NOTIFICATION_MAX_AGE = 300
-NOTIFICATION_MAX_BYTES = 64 * 1024
 SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
-
-
-def rfc3339(moment: datetime) -> str:
-    """Naive-UTC or aware datetime -> '2026-11-27T20:30:00+08:00', the form WeChat Pay documents."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(CHINA_TZ).replace(microsecond=0).isoformat()
-
-
-def parse_time(text: str | None) -> datetime | None:
-    """RFC 3339 text -> naive UTC."""
-    if not text:
-        return None
-    return datetime.fromisoformat(text).astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def transaction_from(data: dict) -> Transaction:
@@ -48,7 +40,7 @@ def transaction_from(data: dict) -> Transaction:
         total_fen=amount.get("total"),
         currency=amount.get("currency"),
         transaction_id=data.get("transaction_id"),
-        success_time=parse_time(data.get("success_time")),
+        success_time=parse_rfc3339(data.get("success_time")),
         payer_openid=(data.get("payer") or {}).get("openid"),
         attach=data.get("attach"),
         trade_state_desc=data.get("trade_state_desc", ""),
@@ -64,16 +56,17 @@ def refund_from(data: dict) -> RefundResult:
         out_trade_no=data.get("out_trade_no"),
         refund_id=data.get("refund_id"),
         transaction_id=data.get("transaction_id"),
-        success_time=parse_time(data.get("success_time")),
+        success_time=parse_rfc3339(data.get("success_time")),
         mchid=data.get("mchid"),
     )
 
 
 class WeChatPayV3Gateway:
     def __init__(self, *, url, mchid, appid, cert_serial_no, private_key, apiv3_key, notify_url,
-                 timeout, public_key=None, public_key_id=None, cert_dir=None):
+                 timeout, currency, public_key=None, public_key_id=None, cert_dir=None):
         self.mchid = mchid
         self.appid = appid
+        self.currency = currency
         self.notify_url = notify_url
         self._pay = WeChatPay(
             wechatpay_type=WeChatPayType.NATIVE, mchid=mchid, private_key=private_key,
@@ -94,6 +87,7 @@ class WeChatPayV3Gateway:
             cert_serial_no=config["WECHATPAY_CERT_SERIAL_NO"],
             private_key=read("WECHATPAY_PRIVATE_KEY_FILE"), apiv3_key=read("WECHATPAY_APIV3_KEY_FILE"),
             notify_url=config["WECHATPAY_NOTIFY_URL"], timeout=config["WECHATPAY_TIMEOUT"],
+            currency=config["CURRENCY"],
             public_key=read("WECHATPAY_PUBLIC_KEY_FILE"), public_key_id=config.get("WECHATPAY_PUBLIC_KEY_ID"),
             cert_dir=config.get("WECHATPAY_CERT_DIR"),
         )
@@ -104,13 +98,13 @@ class WeChatPayV3Gateway:
             status, body = method(*args, **kwargs)
         except requests.Timeout:
             log.warning("wechatpay %s: timeout", what)
-            raise PaymentError("TIMEOUT", "微信支付响应超时") from None
+            raise PaymentError(PaymentErrorCode.TIMEOUT) from None
         except requests.RequestException as exc:
             log.warning("wechatpay %s: %s", what, type(exc).__name__)
-            raise PaymentError("NETWORK_ERROR", "无法连接微信支付") from None
+            raise PaymentError(PaymentErrorCode.NETWORK_ERROR) from None
         except Exception as exc:  # the SDK raises bare Exception for a bad response signature
             log.error("wechatpay %s: response rejected: %s", what, exc)
-            raise PaymentError("INVALID_RESPONSE", "微信支付应答验签失败") from None
+            raise PaymentError(PaymentErrorCode.INVALID_RESPONSE) from None
         try:
             data = json.loads(body) if body else {}
         except (TypeError, ValueError):
@@ -125,11 +119,11 @@ class WeChatPayV3Gateway:
         _, data = self._call(
             f"native {request.out_trade_no}", self._pay.pay,
             description=request.description, out_trade_no=request.out_trade_no,
-            amount={"total": request.total_fen, "currency": "CNY"},
+            amount={"total": request.total_fen, "currency": self.currency},
             time_expire=rfc3339(request.time_expire), attach=request.attach, notify_url=request.notify_url,
         )
         if not data.get("code_url"):
-            raise PaymentError("INVALID_RESPONSE", "微信支付未返回二维码链接", 200)
+            raise PaymentError(PaymentErrorCode.INVALID_RESPONSE, "微信支付未返回二维码链接", 200)
         return data["code_url"]
 
     def query(self, out_trade_no: str) -> Transaction:
@@ -143,7 +137,7 @@ class WeChatPayV3Gateway:
         _, data = self._call(
             f"refund {out_refund_no}", self._pay.refund, out_refund_no=out_refund_no,
             out_trade_no=out_trade_no, reason=reason or None,
-            amount={"refund": refund_fen, "total": total_fen, "currency": "CNY"},
+            amount={"refund": refund_fen, "total": total_fen, "currency": self.currency},
         )
         return refund_from(data)
 

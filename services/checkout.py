@@ -1,14 +1,15 @@
 """Placing an order: re-check the cart against the database and reserve stock, all in one transaction."""
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from extensions import db
-from models import Order, OrderItem, Product, new_out_trade_no
-
-ORDER_FIELDS = ("contact_name", "mobile", "address", "note")
+from models import Delivery, Order, OrderItem, Product, new_out_trade_no
+from services.use_case import use_case
 
 
 class CheckoutError(Exception):
@@ -19,13 +20,24 @@ class CheckoutError(Exception):
         self.message = message
 
 
+def order_for_submission(submission_token: str | None) -> Order | None:
+    """The order a checkout form already made, if this very form was submitted before."""
+    if not submission_token:
+        return None
+    return db.session.scalar(select(Order).filter_by(submission_token=submission_token))
+
+
+@use_case
 def place_order(
-    cart_lines: Mapping[int, int] | Iterable[tuple[int, int]], form_data: Mapping[str, str], now: datetime
+    cart_lines: Mapping[int, int] | Iterable[tuple[int, int]], delivery: Delivery, now: datetime,
+    submission_token: str | None = None,
 ) -> Order:
     """Reserve stock and create a pending order with price snapshots; commit, or roll back wholly.
 
     ``cart_lines`` is {product_id: quantity} (or its items); prices, names, stock and the active flag
     are read from the database, never from the caller. Raises CheckoutError with nothing written.
+    A form submitted twice at once makes one order: the second meets the unique ``submission_token``
+    (or finds the stock already taken by the first), rolls back and returns the first one's order.
     """
     items = sorted(dict(cart_lines).items())  # one lock order for every buyer: no deadlocks
     if not items:
@@ -45,7 +57,8 @@ def place_order(
             total_fen=0,
             created_at=now,
             expires_at=now + timedelta(minutes=current_app.config["ORDER_PAY_TIMEOUT"]),
-            **{field: form_data.get(field) or "" for field in ORDER_FIELDS},
+            submission_token=submission_token,
+            **asdict(delivery),
         )
         for product_id, quantity in items:
             product = products.get(product_id)
@@ -68,7 +81,11 @@ def place_order(
         order.total_fen = sum(item.line_total_fen for item in order.items)
         db.session.add(order)
         db.session.commit()
-    except BaseException:
+    except (IntegrityError, CheckoutError):
+        # The same form, sent twice at once, may have taken the stock or the token first: its order wins.
         db.session.rollback()
-        raise
+        earlier = order_for_submission(submission_token)
+        if earlier is None:
+            raise
+        return earlier
     return order

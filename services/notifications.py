@@ -5,15 +5,18 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from core.vocabulary import EventKind, Outcome
 from extensions import db
 from models import Order
 from payments import Notification, NotificationRejected
 from services.payment import PaymentMismatch, apply_transaction, record_event, transaction_detail
+from services.use_case import use_case
 
 log = logging.getLogger("shop.payments")
 
 
-def handle_notification(notification: Notification, now: datetime) -> str:
+@use_case
+def handle_notification(notification: Notification, now: datetime) -> Outcome:
     """Apply one verified notification; return the outcome. Raises NotificationRejected on a mismatch."""
     if notification.event_type.startswith("TRANSACTION."):
         return handle_transaction(notification, now)
@@ -22,10 +25,10 @@ def handle_notification(notification: Notification, now: datetime) -> str:
 
         return handle_refund_notification(notification, now)
     log.info("notification %s of type %s ignored", notification.id, notification.event_type)
-    return "ignored"
+    return Outcome.IGNORED
 
 
-def handle_transaction(notification: Notification, now: datetime) -> str:
+def handle_transaction(notification: Notification, now: datetime) -> Outcome:
     txn = notification.resource
     order = db.session.scalar(select(Order).filter_by(out_trade_no=txn.out_trade_no))
     if order is None:
@@ -34,16 +37,15 @@ def handle_transaction(notification: Notification, now: datetime) -> str:
     try:
         # The unique notification id is written first: of ten copies racing, one inserts, nine fail.
         event = record_event(
-            order_id, "notification", now, notification_id=notification.id,
+            order_id, EventKind.NOTIFICATION, now, notification_id=notification.id,
             event_type=notification.event_type, state=txn.trade_state, detail=transaction_detail(txn),
         )
     except IntegrityError:
         db.session.rollback()
-        return "duplicate"
+        return Outcome.DUPLICATE
     try:
         event.outcome = apply_transaction(order, txn, now)
     except PaymentMismatch as mismatch:
-        db.session.rollback()
         log.error("notification %s for order %s rejected: %s", notification.id, order_id, mismatch)
         raise NotificationRejected(str(mismatch)) from None
     db.session.commit()

@@ -11,9 +11,12 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
+from core.vocabulary import PAID_STATUSES, EventKind, OrderStatus, Outcome, PaymentErrorCode, TradeState
 from extensions import db
-from models import Order, OrderItem, OrderStatus, PaymentEvent, Product
-from payments import NativeOrderRequest, PaymentError, TradeState, Transaction, get_gateway
+from models import Order, OrderItem, PaymentEvent, Product
+from models.order import transition_sources
+from payments import NativeOrderRequest, PaymentError, Transaction, get_gateway
+from services.use_case import use_case
 
 log = logging.getLogger("shop.payments")
 CODE_URL_LIFETIME = timedelta(hours=2)
@@ -24,9 +27,11 @@ class PaymentMismatch(Exception):
     """WeChat Pay reported something that does not fit the order (amount, merchant, currency)."""
 
 
-def record_event(order_id, kind, now, *, state=None, outcome=None, notification_id=None,
-                 event_type=None, detail=None) -> PaymentEvent:
+def record_event(order_id, kind: EventKind, now, *, state=None, outcome: Outcome | None = None,
+                 notification_id=None, event_type=None, detail=None) -> PaymentEvent:
     """Add one append-only payment event (flushed, not committed) and log it as one line."""
+    kind = EventKind(kind)  # a value outside the vocabulary is a bug: fail here, not on the owner's page
+    outcome = Outcome(outcome) if outcome is not None else None
     event = PaymentEvent(
         order_id=order_id, kind=kind, state=state, outcome=outcome, notification_id=notification_id,
         event_type=event_type, detail=json.dumps(detail or {}, ensure_ascii=False, default=str),
@@ -40,26 +45,38 @@ def record_event(order_id, kind, now, *, state=None, outcome=None, notification_
     return event
 
 
-def transition(order_id: int, target: str, **values) -> str | None:
-    """Move an order to ``target`` from any allowed status; return the status it left, or None."""
-    for source in OrderStatus.sources(target):
+def transition(order_id: int, target: OrderStatus, where=(), **values) -> OrderStatus | None:
+    """Move an order to ``target`` from any allowed status (and only if ``where`` holds too).
+
+    Returns the status it left, or None when it did not move. Does not commit.
+    """
+    for source in transition_sources(target):
         moved = db.session.execute(
-            update(Order).where(Order.id == order_id, Order.status == source).values(status=target, **values)
+            update(Order).where(Order.id == order_id, Order.status == source, *where)
+            .values(status=target, **values)
         ).rowcount
         if moved:
             return source
     return None
 
 
+def current_status(order_id: int) -> OrderStatus:
+    return OrderStatus(db.session.scalar(select(Order.status).where(Order.id == order_id)))
+
+
 def check_transaction(order: Order, txn: Transaction) -> None:
-    """Raise PaymentMismatch unless the result is about this order, this merchant and this amount."""
+    """Raise (and log) PaymentMismatch unless the result is about this order, merchant and amount."""
     gateway = get_gateway()
+    problem = None
     if txn.out_trade_no != order.out_trade_no:
-        raise PaymentMismatch("out_trade_no does not match")
-    if txn.mchid != gateway.mchid or txn.appid != gateway.appid:
-        raise PaymentMismatch("mchid or appid does not match")
-    if txn.paid and (txn.total_fen != order.total_fen or txn.currency != "CNY"):
-        raise PaymentMismatch(f"amount {txn.total_fen} {txn.currency} does not match the order")
+        problem = "out_trade_no does not match"
+    elif txn.mchid != gateway.mchid or txn.appid != gateway.appid:
+        problem = "mchid or appid does not match"
+    elif txn.paid and (txn.total_fen != order.total_fen or txn.currency != gateway.currency):
+        problem = f"amount {txn.total_fen} {txn.currency} does not match the order"
+    if problem:
+        log.error("order %s: WeChat Pay's answer does not fit the order: %s", order.out_trade_no, problem)
+        raise PaymentMismatch(problem)
 
 
 def release_stock(order_id: int) -> None:
@@ -83,7 +100,7 @@ def rereserve_stock(order_id: int) -> list[str]:
     return short
 
 
-def apply_transaction(order: Order, txn: Transaction, now: datetime) -> str:
+def apply_transaction(order: Order, txn: Transaction, now: datetime) -> Outcome:
     """Apply what WeChat Pay says about an order: the one state-machine function. Returns the outcome.
 
     Does not commit: the caller records the event in the same transaction and commits both.
@@ -102,16 +119,17 @@ def apply_transaction(order: Order, txn: Transaction, now: datetime) -> str:
                     .values(attention="关闭后收到付款，库存不足：" + "、".join(short))
                 )
             log.warning("order %s paid after close; short: %s", order.out_trade_no, short or "none")
-        return "paid" if left else "already_paid"
+        return Outcome.PAID if left else Outcome.ALREADY_PAID
     if txn.trade_state == TradeState.CLOSED:
-        left = transition(order.id, OrderStatus.CLOSED, closed_at=now, next_query_at=None)
-        if left == OrderStatus.PENDING:
+        if transition(order.id, OrderStatus.CLOSED, closed_at=now, next_query_at=None):
             release_stock(order.id)
-            return "closed"
-        return "already_closed"
-    return "unchanged"
+            return Outcome.CLOSED
+        # Not moved: say what the order really is (a payment may have been applied meanwhile).
+        return Outcome.ALREADY_PAID if current_status(order.id) in PAID_STATUSES else Outcome.ALREADY_CLOSED
+    return Outcome.UNCHANGED
 
 
+@use_case
 def place_native_order(order: Order, now: datetime) -> None:
     """Ask WeChat Pay for the order's code_url (idempotent: same out_trade_no, same parameters)."""
     if order.status != OrderStatus.PENDING:
@@ -125,12 +143,13 @@ def place_native_order(order: Order, now: datetime) -> None:
     try:
         code_url = get_gateway().create_native_order(request)
     except PaymentError as error:
-        record_event(order.id, "create", now, state=error.code, outcome="error", detail={"message": error.message})
+        record_event(order.id, EventKind.CREATE, now, state=error.code, outcome=Outcome.ERROR,
+                     detail={"message": error.message})
         db.session.commit()
         raise
     order.code_url = code_url
     order.code_url_expires_at = now + CODE_URL_LIFETIME
-    record_event(order.id, "create", now, outcome="code_url")
+    record_event(order.id, EventKind.CREATE, now, outcome=Outcome.CODE_URL)
     db.session.commit()
 
 
@@ -139,34 +158,37 @@ def query_wechat(order: Order) -> Transaction | None:
     try:
         return get_gateway().query(order.out_trade_no)
     except PaymentError as error:
-        if error.code == "ORDER_NOT_EXIST":
+        if error.code == PaymentErrorCode.ORDER_NOT_EXIST:
             return None
         raise
 
 
-def refresh_order(order: Order, now: datetime, source: str = "query") -> str:
+@use_case
+def refresh_order(order: Order, now: datetime, source: EventKind = EventKind.QUERY) -> Outcome:
     """Query WeChat Pay and apply the answer; raises PaymentError when WeChat cannot be asked."""
     order_id = order.id
     try:
         txn = query_wechat(order)
     except PaymentError as error:
         db.session.rollback()
-        record_event(order_id, source, now, state=error.code, outcome="error")
+        record_event(order_id, source, now, state=error.code, outcome=Outcome.ERROR)
         db.session.commit()
         raise
-    outcome = apply_transaction(order, txn, now) if txn else "unchanged"
-    record_event(order_id, source, now, state=txn.trade_state if txn else "ORDER_NOT_EXIST", outcome=outcome,
-                 detail=transaction_detail(txn))
+    outcome = apply_transaction(order, txn, now) if txn else Outcome.UNCHANGED
+    record_event(order_id, source, now, state=txn.trade_state if txn else PaymentErrorCode.ORDER_NOT_EXIST,
+                 outcome=outcome, detail=transaction_detail(txn))
     db.session.execute(update(Order).where(Order.id == order_id).values(last_queried_at=now))
     db.session.commit()
     return outcome
 
 
-def close_order(order: Order, now: datetime, source: str = "close") -> str:
+@use_case
+def close_order(order: Order, now: datetime, source: EventKind = EventKind.CLOSE) -> Outcome:
     """Close an unpaid order on WeChat Pay and locally, releasing its stock. Paid wins if it was paid.
 
     Query, close, query again, then apply the last answer: a payment that lands between the first
     query and the close is seen by the second query. Safe to run again after a crash at any step.
+    Returns CLOSED, ALREADY_CLOSED, PAID, ALREADY_PAID or UNCHANGED (WeChat Pay still says NOTPAY).
     """
     order_id = order.id
     txn = query_wechat(order)
@@ -181,13 +203,15 @@ def close_order(order: Order, now: datetime, source: str = "close") -> str:
     if txn is None:
         # WeChat never knew the order (placing it failed), so closing it locally is the whole job.
         gw = get_gateway()
-        txn = Transaction(out_trade_no=order.out_trade_no, trade_state=TradeState.CLOSED, mchid=gw.mchid, appid=gw.appid)
+        txn = Transaction(out_trade_no=order.out_trade_no, trade_state=TradeState.CLOSED, mchid=gw.mchid,
+                          appid=gw.appid)
     outcome = apply_transaction(order, txn, now)
     record_event(order_id, source, now, state=txn.trade_state, outcome=outcome, detail=transaction_detail(txn))
     db.session.commit()
     return outcome
 
 
+@use_case
 def claim_active_query(order: Order, now: datetime) -> bool:
     """Allow one active query per order per ACTIVE_QUERY_INTERVAL, across all processes."""
     if order.code_url is None or (order.last_queried_at and order.last_queried_at > now - ACTIVE_QUERY_INTERVAL):

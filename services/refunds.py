@@ -6,11 +6,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from core.money import fen_to_yuan
+from core.vocabulary import (
+    FINAL_REFUND_STATUSES,
+    PAID_STATUSES,
+    EventKind,
+    Outcome,
+    PaymentErrorCode,
+    RefundStatus,
+)
 from extensions import db
-from models import Order, OrderStatus, Refund, RefundStatus
+from models import Order, Refund
 from payments import Notification, NotificationRejected, PaymentError, RefundResult, get_gateway
 from services.payment import record_event
-from templating import fen_to_yuan
+from services.use_case import use_case
 
 log = logging.getLogger("shop.payments")
 REFUND_FOLLOW_UP = timedelta(minutes=1)
@@ -20,27 +29,37 @@ class RefundRefused(Exception):
     """The refund cannot be made (nothing left to refund, order not paid...). The message is for people."""
 
 
+# Refunds that took or may still take money back: everything not known to have failed.
+COMMITTED_REFUND_STATUSES = (RefundStatus.PROCESSING, RefundStatus.SUCCESS)
+
+
+def committed_refunds_fen():
+    """SQL: the sum of the order's refunds done or in flight (correlates to the enclosing Order)."""
+    return (
+        select(func.coalesce(func.sum(Refund.amount_fen), 0))
+        .where(Refund.order_id == Order.id, Refund.status.in_(COMMITTED_REFUND_STATUSES))
+        .correlate(Order)
+        .scalar_subquery()
+    )
+
+
 def refundable_fen(order_id: int) -> int:
     """What is left to refund: the total less every refund not known to have failed."""
-    order_total = db.session.scalar(select(Order.total_fen).where(Order.id == order_id))
-    committed = db.session.scalar(
-        select(func.coalesce(func.sum(Refund.amount_fen), 0))
-        .where(Refund.order_id == order_id, Refund.status.in_([RefundStatus.PROCESSING, RefundStatus.SUCCESS]))
-    )
-    return order_total - committed
+    return int(db.session.scalar(select(Order.total_fen - committed_refunds_fen()).where(Order.id == order_id)))
 
 
 def new_out_refund_no(order: Order) -> str:
     return f"R{order.out_trade_no}{secrets.token_hex(3).upper()}"[:64]
 
 
+@use_case
 def create_refund(order: Order, amount_fen: int, reason: str, now: datetime) -> Refund:
     """Record a refund, then ask WeChat Pay for it. Raises RefundRefused or PaymentError."""
     # An UPDATE on the order row locks it (row lock on PostgreSQL, write lock on SQLite), so two
     # refunds made at once cannot both see the same refundable amount.
     locked = db.session.execute(
         update(Order)
-        .where(Order.id == order.id, Order.status.in_([OrderStatus.PAID, OrderStatus.SHIPPED]))
+        .where(Order.id == order.id, Order.status.in_(PAID_STATUSES))
         .values(status=Order.status)
     ).rowcount
     if not locked:
@@ -62,7 +81,7 @@ def create_refund(order: Order, amount_fen: int, reason: str, now: datetime) -> 
     except PaymentError as error:
         if error.retryable:
             # Acceptance unknown: the follow-up job queries by out_refund_no and settles it.
-            record_event(order.id, "refund", now, state=error.code, outcome="pending",
+            record_event(order.id, EventKind.REFUND, now, state=error.code, outcome=Outcome.PENDING,
                          detail={"out_refund_no": refund.out_refund_no, "amount_fen": amount_fen})
             db.session.commit()
             raise
@@ -70,21 +89,21 @@ def create_refund(order: Order, amount_fen: int, reason: str, now: datetime) -> 
             update(Refund).where(Refund.id == refund.id, Refund.status == RefundStatus.PROCESSING)
             .values(status=RefundStatus.CLOSED, next_query_at=None)
         )
-        record_event(order.id, "refund", now, state=error.code, outcome="refused",
+        record_event(order.id, EventKind.REFUND, now, state=error.code, outcome=Outcome.REFUSED,
                      detail={"out_refund_no": refund.out_refund_no, "message": error.message})
         db.session.commit()
         raise
     refund.refund_id = result.refund_id
     outcome = apply_refund_result(refund, result, now)
-    record_event(order.id, "refund", now, state=result.status, outcome=outcome, detail=refund_detail(result))
+    record_event(order.id, EventKind.REFUND, now, state=result.status, outcome=outcome, detail=refund_detail(result))
     db.session.commit()
     return refund
 
 
-def apply_refund_result(refund: Refund, result: RefundResult, now: datetime) -> str:
+def apply_refund_result(refund: Refund, result: RefundResult, now: datetime) -> Outcome:
     """Move a PROCESSING refund to its final state once; count a success into the order. No commit."""
-    if result.status not in RefundStatus.FINAL:
-        return "processing"
+    if result.status not in FINAL_REFUND_STATUSES:
+        return Outcome.PROCESSING
     moved = db.session.execute(
         update(Refund).where(Refund.id == refund.id, Refund.status == RefundStatus.PROCESSING)
         .values(status=result.status, refund_id=result.refund_id or refund.refund_id,
@@ -92,36 +111,40 @@ def apply_refund_result(refund: Refund, result: RefundResult, now: datetime) -> 
                 next_query_at=None)
     ).rowcount
     if not moved:
-        return "duplicate"
+        return Outcome.DUPLICATE
     if result.status == RefundStatus.SUCCESS:
         db.session.execute(
             update(Order).where(Order.id == refund.order_id).values(refunded_fen=Order.refunded_fen + refund.amount_fen)
         )
-        return "refunded"
+        return Outcome.REFUNDED
     db.session.execute(
         update(Order).where(Order.id == refund.order_id)
-        .values(attention=f"退款 {refund.out_refund_no} 失败（{result.status}），请人工处理")
+        .values(attention=f"退款 {refund.out_refund_no} 失败（{RefundStatus.label_of(result.status)}），请人工处理")
     )
-    return "refund_failed"
+    return Outcome.REFUND_FAILED
 
 
-def refresh_refund(refund: Refund, now: datetime) -> str:
+@use_case
+def refresh_refund(refund: Refund, now: datetime) -> Outcome:
     """Query a PROCESSING refund and apply the answer; re-send it if WeChat never received it."""
     gateway = get_gateway()
     try:
         result = gateway.query_refund(refund.out_refund_no)
     except PaymentError as error:
-        if error.code != "RESOURCE_NOT_EXISTS":
+        if error.code != PaymentErrorCode.RESOURCE_NOT_EXISTS:
             raise
         order = db.session.get(Order, refund.order_id)
-        result = gateway.refund(order.out_trade_no, refund.out_refund_no, refund.amount_fen, order.total_fen, refund.reason)
+        result = gateway.refund(order.out_trade_no, refund.out_refund_no, refund.amount_fen, order.total_fen,
+                                refund.reason)
     outcome = apply_refund_result(refund, result, now)
-    record_event(refund.order_id, "refund_query", now, state=result.status, outcome=outcome, detail=refund_detail(result))
+    record_event(refund.order_id, EventKind.REFUND_QUERY, now, state=result.status, outcome=outcome,
+                 detail=refund_detail(result))
     db.session.commit()
     return outcome
 
 
-def handle_refund_notification(notification: Notification, now: datetime) -> str:
+@use_case
+def handle_refund_notification(notification: Notification, now: datetime) -> Outcome:
     """Apply a REFUND.* notification once. Unknown refunds (made outside the shop) are recorded only."""
     result: RefundResult = notification.resource
     if result.mchid and result.mchid != get_gateway().mchid:
@@ -132,12 +155,12 @@ def handle_refund_notification(notification: Notification, now: datetime) -> str
     order_id = refund.order_id if refund else db.session.scalar(
         select(Order.id).filter_by(out_trade_no=result.out_trade_no or ""))
     try:
-        event = record_event(order_id, "notification", now, notification_id=notification.id,
+        event = record_event(order_id, EventKind.NOTIFICATION, now, notification_id=notification.id,
                              event_type=notification.event_type, state=result.status, detail=refund_detail(result))
     except IntegrityError:
         db.session.rollback()
-        return "duplicate"
-    event.outcome = apply_refund_result(refund, result, now) if refund else "unknown_refund"
+        return Outcome.DUPLICATE
+    event.outcome = apply_refund_result(refund, result, now) if refund else Outcome.UNKNOWN_REFUND
     db.session.commit()
     return event.outcome
 

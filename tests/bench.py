@@ -6,7 +6,6 @@
 """
 import logging
 import resource
-import statistics
 import tempfile
 import threading
 import time
@@ -14,8 +13,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from app import create_app
+from core.clock import utcnow
 from extensions import db
-from models import Category, Order, OrderItem, Product, new_out_trade_no, utcnow
+from models import Category, Order, OrderItem, Product, new_out_trade_no
 from sandbox.testing import start_sandbox
 from tests.wechat import signed_notification, transaction_resource
 
@@ -28,7 +28,8 @@ NOTIFICATIONS = 300
 def percentiles(samples):
     ordered = sorted(samples)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
-    return f"p50 {pick(0.50):.2f} ms, p95 {pick(0.95):.2f} ms, p99 {pick(0.99):.2f} ms, max {max(ordered) * 1000:.2f} ms"
+    return (f"p50 {pick(0.50):.2f} ms, p95 {pick(0.95):.2f} ms, p99 {pick(0.99):.2f} ms, "
+            f"max {max(ordered) * 1000:.2f} ms")
 
 
 def make_orders(app):

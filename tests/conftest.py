@@ -1,14 +1,23 @@
-"""Shared fixtures: a fresh database per test, factories, and a guard against the internet."""
+"""Shared fixtures: a fresh database per test, factories, the sandbox, and a guard against the internet.
+
+A module (or test) marked ``pytest.mark.wechatpay`` gets a shop that talks to the session's sandbox.
+"""
 import ipaddress
 import os
-import re
 import socket
+from contextlib import nullcontext
+from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
+from freezegun import freeze_time
 
 from app import create_app
+from core.clock import utcnow
 from extensions import db
-from models import Category, Product
+from models import Category, Order, OrderItem, Product, new_out_trade_no
+from payments import get_gateway
+from tests.helpers import GatewaySpy, order_row, wait_for
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -50,9 +59,14 @@ def database_url(tmp_path):
 
 
 @pytest.fixture
-def app_config(database_url):
-    """Overrides for create_app(); tests and other fixtures add to it before `app` is built."""
-    return {"ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test-secret"}
+def app_config(request, database_url):
+    """Overrides for create_app(); a module may override this fixture to add to it before `app` is built."""
+    config = {"ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test-secret"}
+    if request.node.get_closest_marker("wechatpay"):
+        wechat = request.getfixturevalue("wechat")
+        config.update(SANDBOX_KEY_DIR=str(wechat.keys.directory), WECHATPAY_URL=wechat.url,
+                      SANDBOX_PUBLIC_URL=wechat.url, WECHATPAY_TIMEOUT=(2, 3))
+    return config
 
 
 @pytest.fixture
@@ -101,24 +115,9 @@ def make_product(app):
     return make
 
 
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
-
-
-def csrf_token_from(html: str) -> str:
-    """The CSRF token of the first form on a page."""
-    match = CSRF_RE.search(html)
-    assert match, "page has no CSRF token"
-    return match.group(1) or match.group(2)
-
-
 @pytest.fixture
 def make_order(app, make_product):
     """Factory: a pending order for one product, stock already reserved -> SimpleNamespace of its fields."""
-    from datetime import timedelta
-    from types import SimpleNamespace
-
-    from models import Order, OrderItem, new_out_trade_no, utcnow
-
     def make(price_fen=1234, quantity=1, stock=10, created_at=None, pay_minutes=30):
         product_id = make_product(name="订单商品", price_fen=price_fen, stock=stock - quantity)
         created_at = created_at or utcnow()
@@ -157,12 +156,46 @@ def wechat(sandbox):
 
 
 @pytest.fixture
-def paying_config(app_config, wechat):
-    """Shop settings that talk to the sandbox with its keys (modules opt in by overriding app_config)."""
-    return {
-        **app_config, "SANDBOX_KEY_DIR": str(wechat.keys.directory), "WECHATPAY_URL": wechat.url,
-        "SANDBOX_PUBLIC_URL": wechat.url, "WECHATPAY_TIMEOUT": (2, 3),
-    }
+def no_notifications(wechat):
+    """The sandbox drops every notification: only queries (polls, jobs, the owner) can learn a payment."""
+    wechat.fault(target="notify", mode="drop", count=1000)
+    return wechat
+
+
+@pytest.fixture
+def placed(app, make_order):
+    """Factory: an order created (at ``at``, if given) and placed on the sandbox, so it has a code_url."""
+    from services.payment import place_native_order
+
+    def place(at=None, **kwargs):
+        with freeze_time(at) if at else nullcontext():
+            order = make_order(created_at=at, **kwargs)
+            with app.app_context():
+                place_native_order(db.session.get(Order, order.id), at or utcnow())
+        return order
+
+    return place
+
+
+@pytest.fixture
+def paid(app, wechat, live_shop, placed):
+    """Factory: an order the customer paid on the sandbox phone, confirmed by its notification."""
+    def pay(**kwargs):
+        order = placed(**kwargs)
+        wechat.pay(order.out_trade_no)
+        wait_for(lambda: order_row(app, order.id).status == "paid")
+        return order
+
+    return pay
+
+
+@pytest.fixture
+def gateway(app):
+    """The app's real gateway wrapped in a GatewaySpy (counts calls, runs hooks), installed in the app."""
+    with app.app_context():
+        spy = GatewaySpy(get_gateway())
+    app.extensions["payment_gateway"] = spy
+    return spy
 
 
 @pytest.fixture
@@ -180,33 +213,6 @@ def live_shop(app):
     yield url
     server.shutdown()
     thread.join(timeout=5)
-
-
-def wait_for(condition, timeout=10.0, interval=0.05):
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(interval)
-    pytest.fail(f"condition not met within {timeout} s")
-
-
-def buy(client, product_id, quantity=1, **contact):
-    """Add a product to the cart and check out through the real forms; return the order's token."""
-    with client.application.app_context():
-        slug = db.session.get(Product, product_id).slug
-    page = client.get(f"/p/{slug}").get_data(as_text=True)
-    client.post("/cart/add", data={"product_id": product_id, "quantity": quantity, "csrf_token": csrf_token_from(page)})
-    page = client.get("/checkout").get_data(as_text=True)
-    form = {"contact_name": "李四", "mobile": "13912345678", "address": "北京市海淀区中关村大街 27 号", "note": "",
-            **contact, "csrf_token": csrf_token_from(page)}
-    response = client.post("/checkout", data=form)
-    assert response.status_code == 303, response.get_data(as_text=True)[:500]
-    return response.headers["Location"].rstrip("/").split("/")[-1]
 
 
 CHROMIUM = "/usr/bin/chromium"
@@ -228,15 +234,24 @@ def browser():
         instance.close()
 
 
+@pytest.fixture(scope="session")
+def owner_password_hash():
+    """The owner's password hashed once, with cheap scrypt parameters (the real ones cost 0.16 s a check)."""
+    from werkzeug.security import generate_password_hash
+
+    from tests.helpers import PASSWORD
+
+    return generate_password_hash(PASSWORD, method="scrypt:1024:8:1")
+
+
 @pytest.fixture
-def owner(app):
-    """The shop owner's account (tests/admin_helpers.OWNER / PASSWORD) -> its id."""
+def owner(app, owner_password_hash):
+    """The shop owner's account (tests/helpers.OWNER / PASSWORD) -> its id."""
     from models import Owner
-    from tests.admin_helpers import OWNER, PASSWORD
+    from tests.helpers import OWNER
 
     with app.app_context():
-        account = Owner(username=OWNER)
-        account.set_password(PASSWORD)
+        account = Owner(username=OWNER, password_hash=owner_password_hash)
         db.session.add(account)
         db.session.commit()
         return account.id
@@ -245,7 +260,7 @@ def owner(app):
 @pytest.fixture
 def owner_client(client, owner):
     """A test client logged in as the owner."""
-    from tests.admin_helpers import login
+    from tests.helpers import login
 
     response = login(client)
     assert response.status_code == 302, response.get_data(as_text=True)[:500]

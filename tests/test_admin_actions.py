@@ -5,44 +5,10 @@ import pytest
 from sqlalchemy import select
 
 from extensions import db
-from models import Order, PaymentEvent, Product, Refund, utcnow
-from services.payment import place_native_order
-from tests.conftest import csrf_token_from, wait_for
-from tests.admin_helpers import flashes
+from models import PaymentEvent, Product, Refund
+from tests.helpers import csrf_token_from, events, flashes, order_row, status_of, wait_for
 
-
-@pytest.fixture
-def app_config(paying_config):
-    return paying_config
-
-
-@pytest.fixture
-def placed(app, live_shop, make_order):
-    """Factory: a pending order placed on the sandbox (it has a code_url), notifications reach the shop."""
-    def place(**kwargs):
-        order = make_order(**kwargs)
-        with app.app_context():
-            place_native_order(db.session.get(Order, order.id), utcnow())
-        return order
-
-    return place
-
-
-def status_of(app, order):
-    with app.app_context():
-        return db.session.get(Order, order.id).status
-
-
-@pytest.fixture
-def paid(app, wechat, placed):
-    """Factory: an order the customer paid on the sandbox phone, confirmed by its notification."""
-    def pay(**kwargs):
-        order = placed(**kwargs)
-        wechat.pay(order.out_trade_no)
-        wait_for(lambda: status_of(app, order) == "paid")
-        return order
-
-    return pay
+pytestmark = [pytest.mark.wechatpay, pytest.mark.usefixtures("live_shop")]
 
 
 def act(client, order, action, **data):
@@ -52,22 +18,9 @@ def act(client, order, action, **data):
                        follow_redirects=True)
 
 
-def events(app, order, kind=None):
-    with app.app_context():
-        query = select(PaymentEvent).filter_by(order_id=order.id).order_by(PaymentEvent.id)
-        if kind:
-            query = query.filter_by(kind=kind)
-        return [(e.kind, e.state, e.outcome) for e in db.session.scalars(query)]
-
-
 def refunds(app, order):
     with app.app_context():
         return db.session.scalars(select(Refund).filter_by(order_id=order.id).order_by(Refund.id)).all()
-
-
-def order_row(app, order):
-    with app.app_context():
-        return db.session.get(Order, order.id)
 
 
 # -- query WeChat now -----------------------------------------------------------------------------------
@@ -82,7 +35,7 @@ def test_query_now_finds_a_payment_whose_notification_was_lost(app, owner_client
 
     assert response.status_code == 200
     assert "微信支付确认已付款，订单已标记为已支付。" in flashes(response.get_data(as_text=True))
-    row = order_row(app, order)
+    row = order_row(app, order.id)
     assert row.status == "paid"
     assert row.transaction_id == wechat.order(order.out_trade_no)["transaction_id"]
     assert events(app, order, "owner_query") == [("owner_query", "SUCCESS", "paid")]
@@ -115,7 +68,7 @@ def test_close_closes_on_wechat_and_releases_the_stock(app, owner_client, wechat
 
     assert "订单已关闭，库存已释放。" in flashes(response.get_data(as_text=True))
     assert wechat.order(order.out_trade_no)["trade_state"] == "CLOSED"
-    row = order_row(app, order)
+    row = order_row(app, order.id)
     assert (row.status, row.closed_at is not None) == ("closed", True)
     with app.app_context():
         assert db.session.get(Product, order.product_id).stock == 5
@@ -138,7 +91,7 @@ def test_close_when_the_customer_paid_just_before_keeps_the_payment(app, owner_c
 def test_close_is_refused_for_a_paid_order(app, owner_client, wechat, paid):
     order = paid()
     response = act(owner_client, order, "close")
-    assert "只有待支付的订单可以关闭。" in flashes(response.get_data(as_text=True))
+    assert "只有待支付的订单可以关闭；这笔订单已支付。" in flashes(response.get_data(as_text=True))
     assert status_of(app, order) == "paid"
     assert wechat.order(order.out_trade_no)["trade_state"] == "SUCCESS"
     assert events(app, order, "owner_close") == []
@@ -152,19 +105,19 @@ def test_mark_shipped(app, owner_client, paid):
     response = act(owner_client, order, "ship")
 
     assert "订单已标记为已发货。" in flashes(response.get_data(as_text=True))
-    row = order_row(app, order)
+    row = order_row(app, order.id)
     assert row.status == "shipped" and row.shipped_at is not None
     assert events(app, order, "ship") == [("ship", None, "shipped_by_owner")]
 
     again = act(owner_client, order, "ship")
-    assert "只有已支付（未发货）的订单可以标记发货。" in flashes(again.get_data(as_text=True))
+    assert "只有已支付、未发货的订单可以发货。" in flashes(again.get_data(as_text=True))
     assert events(app, order, "ship") == [("ship", None, "shipped_by_owner")]
 
 
 def test_an_unpaid_order_cannot_be_shipped(app, owner_client, placed):
     order = placed()
     response = act(owner_client, order, "ship")
-    assert "只有已支付（未发货）的订单可以标记发货。" in flashes(response.get_data(as_text=True))
+    assert "只有已支付、未发货的订单可以发货。" in flashes(response.get_data(as_text=True))
     assert status_of(app, order) == "pending"
 
 
@@ -181,13 +134,13 @@ def test_a_partial_refund_stays_processing_until_wechat_confirms_it(app, owner_c
     assert (refund.amount_fen, refund.reason, refund.status) == (1250, "缺货退一件", "PROCESSING")
     assert f"已向微信支付申请退款 ¥12.50（退款单号 {refund.out_refund_no}），微信支付确认后完成。" in flashes(page)
     assert "退款中" in page
-    assert order_row(app, order).refunded_fen == 0
+    assert order_row(app, order.id).refunded_fen == 0
     sandbox_refund = wechat.order(order.out_trade_no)["refunds"][0]
     assert (sandbox_refund["out_refund_no"], sandbox_refund["amount"]["refund"]) == (refund.out_refund_no, 1250)
 
     wait_for(lambda: refunds(app, order)[0].status == "SUCCESS", timeout=10)
 
-    row = order_row(app, order)
+    row = order_row(app, order.id)
     assert (row.status, row.refunded_fen, row.status_label) == ("paid", 1250, "部分退款")
     page = owner_client.get(f"/admin/orders/{order.id}").get_data(as_text=True)
     assert "退款成功" in page and "部分退款" in page
@@ -206,7 +159,7 @@ def test_a_refund_notification_delivered_twice_is_applied_once(app, owner_client
     assert delivery["event_type"] == "REFUND.SUCCESS"
     assert [entry["status_code"] for entry in delivery["log"]] == [204, 204]
     wait_for(lambda: refunds(app, order)[0].status == "SUCCESS")
-    row = order_row(app, order)
+    row = order_row(app, order.id)
     assert (row.refunded_fen, row.status_label) == (1000, "已退款")
     with app.app_context():
         refund_events = db.session.scalars(
@@ -220,7 +173,7 @@ def test_a_refund_over_the_remaining_amount_is_refused_and_changes_nothing(app, 
     order = paid(price_fen=1234)
     act(owner_client, order, "refund", amount="10.00", reason="部分退款")
     wait_for(lambda: refunds(app, order)[0].status == "SUCCESS")
-    before = (order_row(app, order).refunded_fen, len(refunds(app, order)), len(events(app, order)),
+    before = (order_row(app, order.id).refunded_fen, len(refunds(app, order)), len(events(app, order)),
               len(wechat.order(order.out_trade_no)["refunds"]))
 
     page = owner_client.get(f"/admin/orders/{order.id}").get_data(as_text=True)
@@ -229,7 +182,7 @@ def test_a_refund_over_the_remaining_amount_is_refused_and_changes_nothing(app, 
 
     assert response.status_code == 400
     assert "退款金额须在 0.01 到 2.34 元之间" in response.get_data(as_text=True)
-    after = (order_row(app, order).refunded_fen, len(refunds(app, order)), len(events(app, order)),
+    after = (order_row(app, order.id).refunded_fen, len(refunds(app, order)), len(events(app, order)),
              len(wechat.order(order.out_trade_no)["refunds"]))
     assert after == before == (1000, 1, before[2], 1)
 
@@ -241,7 +194,7 @@ def test_a_refund_of_more_than_was_paid_is_refused_before_wechat_hears_of_it(app
     assert "退款金额须在 0.01 到 12.34 元之间" in response.get_data(as_text=True)
     assert refunds(app, order) == []
     assert wechat.order(order.out_trade_no)["refunds"] == []
-    assert order_row(app, order).refunded_fen == 0
+    assert order_row(app, order.id).refunded_fen == 0
 
 
 @pytest.mark.parametrize(("amount", "message"), [
@@ -307,5 +260,5 @@ def test_a_refund_wechat_cannot_answer_is_settled_by_query_now(app, owner_client
     wait_for(lambda: wechat.order(order.out_trade_no)["refunds"][0]["status"] == "SUCCESS")
     response = act(owner_client, order, "query")
     assert f"退款 {refund.out_refund_no} 已成功。" in flashes(response.get_data(as_text=True))
-    assert order_row(app, order).refunded_fen == 800
+    assert order_row(app, order.id).refunded_fen == 800
     assert refunds(app, order)[0].status == "SUCCESS"

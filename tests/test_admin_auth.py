@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from app import create_app
 from blueprints.admin import PUBLIC_ENDPOINTS
 from blueprints.admin.commands import create_owner, dev_owner_banner, ensure_dev_owner
+from core.clock import utcnow
 from extensions import db
-from models import LoginFailure, Order, Owner, PaymentEvent, utcnow
-from tests.conftest import csrf_token_from
-from tests.admin_helpers import OWNER, PASSWORD, login
+from models import LoginFailure, Order, Owner, PaymentEvent
+from tests.helpers import OWNER, PASSWORD, csrf_token_from, login
 
 # Every owner route but the login page, with the order id filled in. Kept in step with the URL map
 # by test_the_route_list_covers_every_admin_route, so a new route cannot skip the login check.
@@ -169,7 +169,8 @@ def test_a_successful_login_does_not_reset_the_failure_count(client, owner):
         for attempt in range(4):
             login(client, password=f"wrong {attempt}")
         assert login(client).status_code == 302
-        client.post("/admin/logout", data={"csrf_token": csrf_token_from(client.get("/admin/orders").get_data(as_text=True))})
+        token = csrf_token_from(client.get("/admin/orders").get_data(as_text=True))
+        client.post("/admin/logout", data={"csrf_token": token})
         assert login(client, password="wrong again").status_code == 429
 
 
@@ -198,7 +199,8 @@ def test_session_cookie_is_secure_in_production(database_url, tmp_path):
         "ENV": "production", "SECRET_KEY": "p" * 48, "SQLALCHEMY_DATABASE_URI": database_url,
         "WECHATPAY_NOTIFY_URL": "https://shop.example/pay/notify", "WECHATPAY_MCHID": "1900000001",
         "WECHATPAY_APPID": "wx0000000000000001", "WECHATPAY_CERT_SERIAL_NO": "SERIAL",
-        "WECHATPAY_PRIVATE_KEY_FILE": str(tmp_path / "unused.pem"), "WECHATPAY_APIV3_KEY_FILE": str(tmp_path / "unused"),
+        "WECHATPAY_PRIVATE_KEY_FILE": str(tmp_path / "unused.pem"),
+        "WECHATPAY_APIV3_KEY_FILE": str(tmp_path / "unused"),
     })
     with app.app_context():
         db.drop_all()

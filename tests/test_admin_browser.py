@@ -3,15 +3,10 @@ import pytest
 from sqlalchemy import select
 
 from extensions import db
-from models import Order, Refund, utcnow
-from services.payment import place_native_order
-from tests.admin_helpers import OWNER, PASSWORD
-from tests.conftest import wait_for
+from models import Order, Refund
+from tests.helpers import OWNER, PASSWORD, wait_for
 
-
-@pytest.fixture
-def app_config(paying_config):
-    return paying_config
+pytestmark = [pytest.mark.browser, pytest.mark.wechatpay]
 
 
 @pytest.fixture
@@ -23,11 +18,9 @@ def browser_page(browser):
     context.close()
 
 
-def paid_by_a_customer(app, wechat, make_order):
+def paid_by_a_customer(app, wechat, placed):
     """A customer's order placed on WeChat Pay (the sandbox) and paid on the sandbox phone."""
-    order = make_order(price_fen=4321)
-    with app.app_context():
-        place_native_order(db.session.get(Order, order.id), utcnow())
+    order = placed(price_fen=4321)
     wechat.pay(order.out_trade_no)
 
     def is_paid():
@@ -40,9 +33,9 @@ def paid_by_a_customer(app, wechat, make_order):
 
 @pytest.mark.browser
 def test_the_owner_logs_in_finds_the_paid_order_and_refunds_it(
-        app, live_shop, wechat, make_order, owner, browser_page):
+        app, live_shop, wechat, make_order, placed, owner, browser_page):
     older = make_order(price_fen=999)  # another order the owner must not confuse with it
-    order = paid_by_a_customer(app, wechat, make_order)
+    order = paid_by_a_customer(app, wechat, placed)
     page = browser_page
 
     page.goto(f"{live_shop}/admin/orders")
@@ -63,7 +56,8 @@ def test_the_owner_logs_in_finds_the_paid_order_and_refunds_it(
     rows.first.get_by_role("link", name=order.out_trade_no).click()
     page.wait_for_url(f"{live_shop}/admin/orders/{order.id}")
     assert "已支付" in page.locator("#order-status").inner_text()
-    assert "TRANSACTION.SUCCESS" in page.locator(".timeline").inner_text()
+    timeline = page.locator(".timeline").inner_text()
+    assert "微信支付通知：支付成功 → 订单已支付" in timeline and "TRANSACTION" not in timeline
 
     amount = page.get_by_label("退款金额（元）")
     assert amount.input_value() == "43.21"  # the whole refundable amount is offered
@@ -83,7 +77,8 @@ def test_the_owner_logs_in_finds_the_paid_order_and_refunds_it(
     assert "退款成功" in refund_row.inner_text() and "顾客申请退款" in refund_row.inner_text()
     assert "已退款" in page.locator("#order-status").inner_text()
     assert page.locator("#refunded-amount").inner_text() == "¥43.21"
-    assert "REFUND.SUCCESS" in page.locator(".timeline").inner_text()
+    timeline = page.locator(".timeline").inner_text()
+    assert "微信支付通知：退款成功 → 退款成功，已计入订单" in timeline and "REFUND" not in timeline
     assert page.get_by_label("退款金额（元）").count() == 0  # nothing left to refund
 
     sandbox_order = wechat.order(order.out_trade_no)

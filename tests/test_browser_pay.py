@@ -7,17 +7,13 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Order, Product
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
-pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def app_config(paying_config):
-    return paying_config
+pytestmark = [pytest.mark.browser, pytest.mark.wechatpay]
 
 
-def test_customer_buys_sees_a_ticking_qr_pays_on_the_phone_and_sees_success(app, live_shop, wechat, browser, make_product):
+def test_customer_buys_sees_a_ticking_qr_pays_on_the_phone_and_sees_success(
+        app, live_shop, wechat, browser, make_product):
     product_id = make_product(name="桂花乌龙茶", price_fen=4800, stock=3)
     with app.app_context():
         slug = db.session.get(Product, product_id).slug

@@ -4,10 +4,10 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from blueprints.cart.store import SESSION_KEY
 from extensions import db
 from models import Order, Product
-from tests.conftest import csrf_token_from
+from services.cart import SESSION_KEY
+from tests.helpers import csrf_token_from
 
 
 @pytest.fixture
@@ -229,7 +229,7 @@ def test_cart_routes_that_change_things_refuse_get(client):
 
 
 def test_a_cart_is_limited_in_distinct_products(app, client, token, make_product):
-    from blueprints.cart.store import MAX_LINES
+    from services.cart import MAX_LINES
 
     ids = [make_product(stock=5) for _ in range(MAX_LINES + 1)]
     put_in_cart(client, {product_id: 1 for product_id in ids[:MAX_LINES]})

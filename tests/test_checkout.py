@@ -7,13 +7,16 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-from blueprints.cart.store import SESSION_KEY
+from core.clock import utcnow
+from core.vocabulary import OrderStatus
 from extensions import db
-from models import Order, OrderItem, OrderStatus, Product, utcnow
+from models import Delivery, Order, OrderItem, Product
+from services.cart import SESSION_KEY
 from services.checkout import CheckoutError, place_order
-from tests.conftest import csrf_token_from
+from tests.helpers import csrf_token_from
 
 VALID = {"contact_name": "张三", "mobile": "13800138000", "address": "上海市浦东新区世纪大道 1 号", "note": ""}
+DELIVERY = Delivery(**VALID)
 
 
 def put_in_cart(client, lines):
@@ -87,7 +90,8 @@ def test_checkout_page_shows_the_lines_total_and_a_labelled_form(client, make_pr
 
     assert "龙井" in html and "芝麻糖" in html
     assert '<td class="num total">¥219.60</td>' in html
-    for field, label in [("contact_name", "收货人"), ("mobile", "手机号"), ("address", "收货地址"), ("note", "备注（选填）")]:
+    labels = [("contact_name", "收货人"), ("mobile", "手机号"), ("address", "收货地址"), ("note", "备注（选填）")]
+    for field, label in labels:
         assert f'<label class="field-label" for="{field}">{label}</label>' in html
     assert 'id="mobile-hint"' in html and 'aria-describedby="mobile-hint"' in html
     assert 'name="csrf_token"' in html
@@ -295,7 +299,7 @@ def test_place_order_rolls_back_every_reservation_when_a_later_line_fails(app, m
     second = make_product(name="芝麻糖", stock=1)
 
     with app.app_context(), pytest.raises(CheckoutError, match="「芝麻糖」库存不足"):
-        place_order({first: 2, second: 2}, VALID, datetime(2026, 1, 1))
+        place_order({first: 2, second: 2}, DELIVERY, datetime(2026, 1, 1))
 
     assert stock_of(app, first) == 5 and stock_of(app, second) == 1
     assert counts(app) == (0, 0)
@@ -306,7 +310,7 @@ def test_place_order_refuses_quantities_out_of_range(app, make_product, quantity
     tea = make_product(stock=500)
 
     with app.app_context(), pytest.raises(CheckoutError, match="数量须在 1 到 99 之间"):
-        place_order({tea: quantity}, VALID, datetime(2026, 1, 1))
+        place_order({tea: quantity}, DELIVERY, datetime(2026, 1, 1))
 
     assert stock_of(app, tea) == 500
     assert counts(app) == (0, 0)
@@ -318,7 +322,7 @@ def test_place_order_refuses_unknown_and_inactive_products_and_an_empty_cart(app
     with app.app_context():
         for lines in ({inactive: 1}, {999999: 1}, {}):
             with pytest.raises(CheckoutError):
-                place_order(lines, VALID, datetime(2026, 1, 1))
+                place_order(lines, DELIVERY, datetime(2026, 1, 1))
 
     assert stock_of(app, inactive) == 5
     assert counts(app) == (0, 0)
@@ -328,7 +332,7 @@ def test_place_order_accepts_line_pairs_and_reads_prices_from_the_database(app, 
     tea = make_product(name="龙井", price_fen=16800, stock=5)
 
     with app.app_context():
-        order = place_order([(tea, 3)], VALID, datetime(2026, 1, 1))
+        order = place_order([(tea, 3)], DELIVERY, datetime(2026, 1, 1))
         assert order.total_fen == 50400
         assert [(i.unit_price_fen, i.quantity) for i in order.items] == [(16800, 3)]
 

@@ -68,6 +68,7 @@ def test_request_ids_are_kept_when_sane_and_made_otherwise(client):
 
 
 def test_money_filter_formats_integer_fen():
-    from templating import format_fen
+    from core.money import format_fen
 
-    assert [format_fen(v) for v in (0, 5, 1234, 123456789, -250)] == ["¥0.00", "¥0.05", "¥12.34", "¥1,234,567.89", "-¥2.50"]
+    assert [format_fen(v) for v in (0, 5, 1234, 123456789, -250)] == [
+        "¥0.00", "¥0.05", "¥12.34", "¥1,234,567.89", "-¥2.50"]

@@ -4,17 +4,17 @@ from datetime import timedelta
 
 import pytest
 
-from models import utcnow
+from core.clock import rfc3339, utcnow
 from payments import NativeOrderRequest, PaymentError
-from payments.wechatpay_v3 import WeChatPayV3Gateway, rfc3339
+from payments.wechatpay_v3 import WeChatPayV3Gateway
 
 
-def gateway(wechat, tmp_path, mode):
+def gateway(wechat, tmp_path, mode, timeout=(2, 3)):
     keys = wechat.keys
     options = dict(
         url=wechat.url, mchid=keys.mchid, appid=keys.appid, cert_serial_no=keys.merchant_serial_no,
         private_key=keys.merchant_private_key_path.read_text(), apiv3_key=keys.apiv3_key,
-        notify_url="http://127.0.0.1:9/pay/notify", timeout=(2, 3),
+        notify_url="http://127.0.0.1:9/pay/notify", timeout=timeout, currency="CNY",
     )
     if mode == "public_key":
         options.update(public_key=keys.platform_public_key_path.read_text(), public_key_id=keys.public_key_id)
@@ -77,8 +77,8 @@ def test_errors_carry_wechats_code_and_message(wechat, tmp_path):
     ("hang", "TIMEOUT", True), ("tamper", "INVALID_RESPONSE", True),
 ])
 def test_faults_become_payment_errors(wechat, tmp_path, mode, code, retryable):
-    gw = gateway(wechat, tmp_path, "public_key")
-    wechat.fault(target="api", mode=mode, count=1, seconds=5)
+    gw = gateway(wechat, tmp_path, "public_key", timeout=(2, 0.3))  # a hang outlasts the 0.3 s read timeout
+    wechat.fault(target="api", mode=mode, count=1, seconds=2)
     with pytest.raises(PaymentError) as error:
         gw.create_native_order(native_request(f"GWF{utcnow():%H%M%S%f}"))
     assert (error.value.code, error.value.retryable) == (code, retryable)

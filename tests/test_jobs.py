@@ -4,90 +4,35 @@ Every time rule runs under freezegun. The sandbox runs in this process, so the f
 WeChat Pay's clock too: orders expire, refunds settle and signatures are dated by it.
 """
 import threading
-from collections import Counter
 from datetime import timedelta
 
 import pytest
-import requests
 from freezegun import freeze_time
 from sqlalchemy import event, func, select
 
 import services.payment
+from core.clock import utcnow
 from extensions import db
 from jobs.common import next_check
 from jobs.expire import expire_orders
 from jobs.reconcile import reconcile_orders
 from jobs.refunds import follow_up_refunds
 from jobs.ship import ship_orders
-from models import Order, PaymentEvent, Product, Refund, utcnow
-from payments import PaymentError, get_gateway
-from services.payment import place_native_order
+from models import Order, PaymentEvent, Product, Refund
+from payments import PaymentError
 from services.refunds import create_refund
+from tests.helpers import events, pay_on_phone
 
 MIN = timedelta(minutes=1)
 
 
-@pytest.fixture
-def app_config(paying_config):
-    return paying_config
+pytestmark = pytest.mark.wechatpay
 
 
 @pytest.fixture
 def t0():
     """A start time on a whole second, so WeChat's time_expire (sent without fractions) equals ours."""
     return utcnow().replace(microsecond=0)
-
-
-@pytest.fixture
-def no_notifications(wechat):
-    """The sandbox drops every notification: only the jobs can learn a payment."""
-    wechat.fault(target="notify", mode="drop", count=1000)
-    return wechat
-
-
-class CountingGateway:
-    """The real gateway, counting the calls that reach WeChat Pay per out_trade_no (not a mock)."""
-
-    def __init__(self, inner):
-        self._inner = inner
-        self._lock = threading.Lock()
-        self.closes = Counter()
-        self.queries = Counter()
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def query(self, out_trade_no):
-        with self._lock:
-            self.queries[out_trade_no] += 1
-        return self._inner.query(out_trade_no)
-
-    def close(self, out_trade_no):
-        with self._lock:
-            self.closes[out_trade_no] += 1
-        return self._inner.close(out_trade_no)
-
-
-@pytest.fixture
-def gateway(app):
-    with app.app_context():
-        counting = CountingGateway(get_gateway())
-    app.extensions["payment_gateway"] = counting
-    return counting
-
-
-@pytest.fixture
-def placed(app, make_order):
-    """Factory: an order created and placed on the sandbox at ``at`` -> its make_order namespace."""
-
-    def place(at, **kwargs):
-        with freeze_time(at):
-            order = make_order(created_at=at, **kwargs)
-            with app.app_context():
-                place_native_order(db.session.get(Order, order.id), at)
-        return order
-
-    return place
 
 
 def run(app, job, at):
@@ -104,25 +49,6 @@ def state(app, order):
             "closed_at": row.closed_at, "next_query_at": row.next_query_at, "query_count": row.query_count,
             "claimed_until": row.claimed_until, "stock": db.session.get(Product, order.product_id).stock,
         }
-
-
-def events(app, order, kind=None):
-    with app.app_context():
-        query = select(PaymentEvent).filter_by(order_id=order.id).order_by(PaymentEvent.id)
-        if kind:
-            query = query.filter_by(kind=kind)
-        return [(event.kind, event.state, event.outcome) for event in db.session.scalars(query)]
-
-
-def pay_on_phone(app, wechat, order, at):
-    """The customer scans the QR code and pays on the sandbox's phone page."""
-    with app.app_context():
-        code_url = db.session.get(Order, order.id).code_url
-    with freeze_time(at), requests.Session() as http:
-        http.trust_env = False
-        response = http.post(f"{wechat.url}/phone/pay", data={"code_url": code_url}, allow_redirects=False,
-                             timeout=10)
-    assert response.status_code == 303 and "result=paid" in response.headers["Location"]
 
 
 # -- reconcile -----------------------------------------------------------------------------------
@@ -290,10 +216,11 @@ def test_a_close_refused_with_500_is_retried_later(app, wechat, placed, gateway,
 @pytest.mark.parametrize("fault", [
     {"mode": "system_error"},
     {"mode": "frequency_limited"},
-    pytest.param({"mode": "hang", "seconds": 5}, marks=pytest.mark.slow),  # past the 3 s read timeout
+    {"mode": "hang", "seconds": 2},  # past the read timeout set below
 ], ids=["500", "429", "timeout"])
 def test_a_wechat_error_on_one_order_is_logged_and_retried_without_stopping_the_batch(
         app, no_notifications, placed, t0, caplog, fault):
+    app.config["WECHATPAY_TIMEOUT"] = (2, 0.5)  # before the gateway is built by the first placed()
     orders = [placed(t0 + timedelta(seconds=n)) for n in range(3)]
     for order in orders:
         pay_on_phone(app, no_notifications, order, t0 + timedelta(seconds=10))

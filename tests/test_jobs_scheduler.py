@@ -11,29 +11,25 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import requests
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from core.clock import utcnow
 from extensions import db
 from jobs import scheduler as jobs_scheduler
 from jobs.scheduler import JOBS, start_background_scheduler, stop_background_scheduler
-from models import Order, PaymentEvent, Product, utcnow
-from services.payment import place_native_order
-from tests.conftest import wait_for
+from models import Order, PaymentEvent, Product
+from tests.helpers import pay_on_phone, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 
 
+pytestmark = pytest.mark.wechatpay
+
+
 @pytest.fixture
-def app_config(paying_config):
+def app_config(app_config):
     # Every job every 0.2 s; an order is first queried 0.3 s after creation, then every 0.3 s.
-    return {**paying_config, "JOBS_INTERVAL_SECONDS": 0.2, "RECONCILE_BACKOFF_MINUTES": [0.005]}
-
-
-@pytest.fixture
-def no_notifications(wechat):
-    wechat.fault(target="notify", mode="drop", count=1000)
-    return wechat
+    return {**app_config, "JOBS_INTERVAL_SECONDS": 0.2, "RECONCILE_BACKOFF_MINUTES": [0.005]}
 
 
 @pytest.fixture
@@ -41,27 +37,6 @@ def embedded(app):
     """Start the embedded scheduler as `make run` does; always stop it before the database goes."""
     yield lambda **kwargs: start_background_scheduler(app, **kwargs)
     stop_background_scheduler()
-
-
-@pytest.fixture
-def placed(app, make_order):
-    def place(created_at=None, **kwargs):
-        order = make_order(created_at=created_at, **kwargs)
-        with app.app_context():
-            place_native_order(db.session.get(Order, order.id), utcnow())
-        return order
-
-    return place
-
-
-def pay_on_phone(app, wechat, order):
-    with app.app_context():
-        code_url = db.session.get(Order, order.id).code_url
-    with requests.Session() as http:
-        http.trust_env = False
-        response = http.post(f"{wechat.url}/phone/pay", data={"code_url": code_url}, allow_redirects=False,
-                             timeout=10)
-    assert "result=paid" in response.headers["Location"]
 
 
 def status(app, order):
@@ -125,7 +100,7 @@ def test_with_make_run_a_paid_order_ships_and_an_unpaid_one_closes_on_their_own(
 
 
 def test_jobs_run_once_runs_every_job_in_order(app, runner, no_notifications, placed):
-    order = placed(created_at=utcnow() - timedelta(minutes=2))
+    order = placed(utcnow() - timedelta(minutes=2))
     pay_on_phone(app, no_notifications, order)
 
     result = runner.invoke(args=["jobs", "run", "--once"])
@@ -142,7 +117,7 @@ def test_jobs_run_once_runs_every_job_in_order(app, runner, no_notifications, pl
 
 @pytest.mark.slow
 def test_flask_jobs_run_is_its_own_process_and_stops_on_sigterm(app, database_url, no_notifications, placed):
-    order = placed(created_at=utcnow() - timedelta(minutes=2))  # already due for its first query
+    order = placed(utcnow() - timedelta(minutes=2))  # already due for its first query
     pay_on_phone(app, no_notifications, order)
     env = {
         **os.environ, "FLASK_APP": "app", "SHOP_ENV": "development", "DATABASE_URL": database_url,

@@ -8,14 +8,12 @@ import requests
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
+from core.clock import utcnow
 from extensions import db
-from models import Order, PaymentEvent, Product, utcnow
+from models import Order, PaymentEvent, Product
 from tests.wechat import signed_notification, transaction_resource
 
-
-@pytest.fixture
-def app_config(paying_config):
-    return paying_config
+pytestmark = pytest.mark.wechatpay
 
 
 @pytest.fixture
@@ -167,7 +165,8 @@ def test_a_notification_six_minutes_old_is_rejected(app, client, wechat, order):
 
 
 def test_a_notification_four_minutes_old_is_accepted(app, client, wechat, order):
-    headers, body = signed_notification(wechat.keys, transaction_resource(order, wechat.keys), timestamp=int(time.time()))
+    resource = transaction_resource(order, wechat.keys)
+    headers, body = signed_notification(wechat.keys, resource, timestamp=int(time.time()))
     with freeze_time(utcnow() + timedelta(minutes=4)):
         response = post(client, headers, body)
     assert response.status_code == 204
@@ -223,7 +222,8 @@ def test_a_refund_notification_for_an_unknown_refund_is_recorded_and_acknowledge
     resource = {"mchid": wechat.keys.mchid, "out_trade_no": order.out_trade_no, "transaction_id": "42000001",
                 "out_refund_no": "RNOTOURS123", "refund_id": "50300001", "refund_status": "SUCCESS",
                 "success_time": "2026-11-27T20:10:00+08:00", "user_received_account": "支付用户零钱",
-                "amount": {"total": order.total_fen, "refund": 100, "payer_total": order.total_fen, "payer_refund": 100}}
+                "amount": {"total": order.total_fen, "refund": 100, "payer_total": order.total_fen,
+                           "payer_refund": 100}}
     headers, body = signed_notification(wechat.keys, resource, event_type="REFUND.SUCCESS", notification_id="EV-R")
     assert post(client, headers, body).status_code == 204
     with app.app_context():

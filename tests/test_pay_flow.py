@@ -9,15 +9,12 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Order, PaymentEvent, Product
-from tests.conftest import buy, wait_for
+from tests.helpers import buy, csrf_token_from, wait_for
+
+pytestmark = pytest.mark.wechatpay
 
 
-@pytest.fixture
-def app_config(paying_config):
-    return paying_config
-
-
-def order_row(app, token):
+def order_by_token(app, token):
     with app.app_context():
         return db.session.scalar(select(Order).filter_by(token=token))
 
@@ -34,7 +31,7 @@ def test_checkout_qr_pay_notification_poll_success(app, client, live_shop, wecha
 
     page = client.get(f"/pay/{token}")
     html = page.get_data(as_text=True)
-    order = order_row(app, token)
+    order = order_by_token(app, token)
     assert page.status_code == 200
     assert order.code_url.startswith("weixin://wxpay/bizpayurl?pr=")
     assert qr_text(html) == [order.code_url]
@@ -50,7 +47,7 @@ def test_checkout_qr_pay_notification_poll_success(app, client, live_shop, wecha
     assert client.get(f"/pay/{token}").headers["Location"].endswith(f"/pay/{token}/success")
     success = client.get(f"/pay/{token}/success").get_data(as_text=True)
     assert "支付成功" in success and "¥78.00" in success
-    paid = order_row(app, token)
+    paid = order_by_token(app, token)
     assert paid.transaction_id and paid.paid_at
     with app.app_context():
         assert db.session.get(Product, product_id).stock == 1
@@ -61,7 +58,7 @@ def test_checkout_qr_pay_notification_poll_success(app, client, live_shop, wecha
 def test_lost_notification_is_caught_by_the_status_polls_active_query(app, client, live_shop, wechat, make_product):
     product_id = make_product(price_fen=990, stock=5)
     token = buy(client, product_id)
-    order = order_row(app, token)
+    order = order_by_token(app, token)
     wechat.fault(target="notify", mode="drop", count=100)
     wechat.pay(order.out_trade_no)
 
@@ -76,10 +73,10 @@ def test_lost_notification_is_caught_by_the_status_polls_active_query(app, clien
 
 def test_status_poll_queries_wechat_at_most_once_per_ten_seconds(app, client, live_shop, wechat, make_product):
     token = buy(client, make_product(stock=5))
-    order = order_row(app, token)
+    order = order_by_token(app, token)
     for _ in range(5):
         assert client.get(f"/pay/{token}/status").get_json()["status"] == "pending"
-    wait_for(lambda: order_row(app, token).last_queried_at is not None)
+    wait_for(lambda: order_by_token(app, token).last_queried_at is not None)
     with app.app_context():
         wait_for(lambda: db.session.scalars(select(PaymentEvent).filter_by(order_id=order.id, kind="poll_query")).all())
         queries = db.session.scalars(select(PaymentEvent).filter_by(order_id=order.id, kind="poll_query")).all()
@@ -90,31 +87,29 @@ def test_status_poll_queries_wechat_at_most_once_per_ten_seconds(app, client, li
 def test_gateway_failure_at_checkout_shows_retry_and_retry_reuses_the_out_trade_no(app, client, live_shop, wechat,
                                                                                   make_product, mode):
     product_id = make_product(stock=5)
-    wechat.fault(target="api", mode=mode, count=1, seconds=5, path_prefix="/v3/pay/transactions/native")
+    app.config["WECHATPAY_TIMEOUT"] = (2, 0.5)  # a hang outlasts the read timeout sooner
+    wechat.fault(target="api", mode=mode, count=1, seconds=2, path_prefix="/v3/pay/transactions/native")
 
     token = buy(client, product_id)
 
     page = client.get(f"/pay/{token}")
     html = page.get_data(as_text=True)
-    order = order_row(app, token)
+    order = order_by_token(app, token)
     assert page.status_code == 200
     assert "暂时无法发起微信支付" in html and "重试支付" in html
     assert order.status == "pending" and order.code_url is None
     with app.app_context():
         assert db.session.get(Product, product_id).stock == 4  # still reserved for the customer
 
-    from tests.conftest import csrf_token_from
-
     response = client.post(f"/pay/{token}/retry", data={"csrf_token": csrf_token_from(html)})
     assert response.status_code == 302
-    retried = order_row(app, token)
+    retried = order_by_token(app, token)
     assert retried.code_url and retried.out_trade_no == order.out_trade_no
     assert wechat.order(order.out_trade_no)["out_trade_no"] == order.out_trade_no
     assert "data:image/png;base64," in client.get(f"/pay/{token}").get_data(as_text=True)
 
 
 def test_customer_cancel_closes_on_wechat_and_releases_stock(app, client, live_shop, wechat, make_product):
-    from tests.conftest import csrf_token_from
 
     product_id = make_product(stock=2)
     token = buy(client, product_id, quantity=2)
@@ -122,7 +117,7 @@ def test_customer_cancel_closes_on_wechat_and_releases_stock(app, client, live_s
 
     client.post(f"/pay/{token}/cancel", data={"csrf_token": csrf_token_from(html)})
 
-    order = order_row(app, token)
+    order = order_by_token(app, token)
     assert order.status == "closed" and order.closed_at
     assert wechat.order(order.out_trade_no)["trade_state"] == "CLOSED"
     with app.app_context():
@@ -131,11 +126,11 @@ def test_customer_cancel_closes_on_wechat_and_releases_stock(app, client, live_s
 
 
 def test_cancel_of_an_order_already_paid_on_wechat_ends_paid(app, client, live_shop, wechat, make_product):
-    from tests.conftest import csrf_token_from
+    from tests.helpers import csrf_token_from
 
     product_id = make_product(stock=2)
     token = buy(client, product_id)
-    order = order_row(app, token)
+    order = order_by_token(app, token)
     html = client.get(f"/pay/{token}").get_data(as_text=True)
     wechat.fault(target="notify", mode="drop", count=100)
     wechat.pay(order.out_trade_no)
@@ -143,14 +138,14 @@ def test_cancel_of_an_order_already_paid_on_wechat_ends_paid(app, client, live_s
     response = client.post(f"/pay/{token}/cancel", data={"csrf_token": csrf_token_from(html)})
 
     assert response.headers["Location"].endswith("/success")
-    assert order_row(app, token).status == "paid"
+    assert order_by_token(app, token).status == "paid"
     with app.app_context():
         assert db.session.get(Product, product_id).stock == 1
 
 
 def test_paid_after_a_local_close_becomes_paid(app, client, live_shop, wechat, make_product):
     """The customer pays on WeChat while the shop's close raced it: the money wins."""
-    from tests.conftest import csrf_token_from
+    from tests.helpers import csrf_token_from
 
     product_id = make_product(stock=1)
     token = buy(client, product_id)
@@ -159,7 +154,7 @@ def test_paid_after_a_local_close_becomes_paid(app, client, live_shop, wechat, m
 
     client.post(f"/pay/{token}/cancel", data={"csrf_token": csrf_token_from(html)})
 
-    wait_for(lambda: order_row(app, token).status == "paid")
+    wait_for(lambda: order_by_token(app, token).status == "paid")
     with app.app_context():
         assert db.session.get(Product, product_id).stock == 0
 
@@ -168,7 +163,7 @@ def test_cancel_and_retry_need_a_csrf_token(app, client, live_shop, wechat, make
     token = buy(client, make_product(stock=2))
     assert client.post(f"/pay/{token}/cancel").status_code == 400
     assert client.post(f"/pay/{token}/retry").status_code == 400
-    assert order_row(app, token).status == "pending"
+    assert order_by_token(app, token).status == "pending"
 
 
 def test_unknown_token_is_404(client):

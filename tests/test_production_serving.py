@@ -1,6 +1,5 @@
 """The production processes start as the README says: gunicorn web workers and the jobs process."""
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,6 +9,7 @@ import pytest
 import requests
 
 from extensions import db
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,12 +32,6 @@ def production_env(app, database_url, tmp_path):
     return env
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_gunicorn_serves_the_shop_with_its_config(production_env):
     port = free_port()
     env = {**production_env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "2"}
@@ -49,9 +43,10 @@ def test_gunicorn_serves_the_shop_with_its_config(production_env):
         deadline = time.monotonic() + 30
         while True:
             try:
-                response = requests.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Request-ID": "rid-42"}, timeout=2)
+                response = requests.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Request-ID": "rid-42"},
+                                        timeout=5)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
                 assert server.poll() is None, server.stdout.read()
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.2)

@@ -14,7 +14,8 @@ def transaction_resource(order, keys, **changes):
         "trade_type": "NATIVE", "trade_state": "SUCCESS", "trade_state_desc": "支付成功",
         "bank_type": "OTHERS", "attach": order.token, "success_time": "2026-11-27T20:00:00+08:00",
         "payer": {"openid": "oSandboxPayer"},
-        "amount": {"total": order.total_fen, "payer_total": order.total_fen, "currency": "CNY", "payer_currency": "CNY"},
+        "amount": {"total": order.total_fen, "payer_total": order.total_fen, "currency": "CNY",
+                   "payer_currency": "CNY"},
     }
     resource.update(changes)
     return resource

@@ -11,8 +11,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from blueprints.admin import bp
 from blueprints.admin.forms import LoginForm
 from blueprints.forms import EmptyForm
+from core.clock import utcnow
 from extensions import db
-from models import LoginFailure, Owner, utcnow
+from models import LoginFailure, Owner
 
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)

@@ -99,4 +99,5 @@ def dev_owner_banner(app, shop_url="http://127.0.0.1:5000") -> str:
         username, password = credentials
         return (f" * 店主后台: {login_url}   用户名 {username}   密码 {password}"
                 f"（开发用，保存在 instance/{DEV_PASSWORD_FILE}）")
-    return f" * 店主后台: {login_url}   用 `flask create-owner` 创建的账号登录（再建一个：.venv/bin/flask create-owner）"
+    return (f" * 店主后台: {login_url}   用 `flask create-owner` 创建的账号登录"
+            "（再建一个：.venv/bin/flask create-owner）")

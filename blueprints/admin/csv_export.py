@@ -5,10 +5,10 @@ import io
 from sqlalchemy import Select
 from sqlalchemy.orm import selectinload
 
-from templating import fen_to_yuan
+from core.clock import format_local_time
+from core.money import fen_to_yuan
 from extensions import db
-from models import Order, OrderStatus
-from templating import format_local_time
+from models import Order
 
 HEADER = [
     "订单号", "下单时间", "状态", "订单金额(元)", "已退款(元)", "收货人", "手机号", "收货地址", "备注",
@@ -25,7 +25,7 @@ def cell(value) -> str:
 
 
 def order_row(order) -> list[str]:
-    status = OrderStatus.LABELS.get(order.status, order.status)
+    status = order.status_name
     if order.refunded_fen:
         status += "（" + order.status_label + "）"
     items = "；".join(f"{item.product_name}×{item.quantity}" for item in order.items)

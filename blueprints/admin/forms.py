@@ -1,7 +1,5 @@
 """Forms for the owner's pages. Money is entered in yuan and turned into integer fen with Decimal."""
-import re
 from datetime import date
-from decimal import Decimal
 
 from flask_wtf import FlaskForm
 from wtforms import Form, HiddenField, PasswordField, SearchField, SelectField, StringField
@@ -9,27 +7,18 @@ from wtforms.fields import DateField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-YUAN_RE = re.compile(r"^(?:0|[1-9]\d{0,8})(?:\.\d{1,2})?$")
+from core.money import yuan_to_fen
+from core.vocabulary import OrderStatus
 
+# The order list's status filter: every status, plus two views across them (the values queries.py reads).
+REFUNDED_FILTER = "refunded"
+ATTENTION_FILTER = "attention"
 STATUS_CHOICES = [
     SelectChoice("", "全部状态"),
-    SelectChoice("pending", "待支付"),
-    SelectChoice("paid", "已支付"),
-    SelectChoice("shipped", "已发货"),
-    SelectChoice("closed", "已关闭"),
-    SelectChoice("refunded", "有退款"),
-    SelectChoice("attention", "需处理"),
+    *(SelectChoice(status.value, status.label) for status in OrderStatus),
+    SelectChoice(REFUNDED_FILTER, "有退款"),
+    SelectChoice(ATTENTION_FILTER, "需处理"),
 ]
-
-
-def yuan_to_fen(text: str) -> int:
-    """'12.3' -> 1230. Raise ValueError unless it is a plain amount with at most two decimals."""
-    text = (text or "").strip().replace("，", ",").removeprefix("¥").removeprefix("￥").strip()
-    if not YUAN_RE.match(text):
-        raise ValueError(text)
-    return int(Decimal(text) * 100)
-
-
 
 class LoginForm(FlaskForm):
     username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=40, message="用户名太长")],

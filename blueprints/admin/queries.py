@@ -3,10 +3,10 @@ from datetime import datetime, time, timedelta, timezone
 
 from sqlalchemy import Select, case, exists, func, or_, select
 
-from models import Order, OrderStatus, Refund
-from models.base import CHINA_TZ
-
-PAID_STATUSES = (OrderStatus.PAID, OrderStatus.SHIPPED)
+from blueprints.admin.forms import ATTENTION_FILTER, REFUNDED_FILTER
+from core.clock import CHINA_TZ
+from core.vocabulary import PAID_STATUSES, OrderStatus
+from models import Order, Refund
 
 
 def local_day_start_utc(day) -> datetime:
@@ -17,11 +17,11 @@ def local_day_start_utc(day) -> datetime:
 def order_conditions(status=None, date_from=None, date_to=None, q=None) -> list:
     """WHERE clauses for the filters; dates are Beijing-time calendar days, both ends included."""
     conditions = []
-    if status in (OrderStatus.PENDING, OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.CLOSED):
+    if status in set(OrderStatus):
         conditions.append(Order.status == status)
-    elif status == "refunded":
+    elif status == REFUNDED_FILTER:
         conditions.append(exists().where(Refund.order_id == Order.id))
-    elif status == "attention":
+    elif status == ATTENTION_FILTER:
         conditions.append(Order.attention.is_not(None))
     if date_from:
         conditions.append(Order.created_at >= local_day_start_utc(date_from))

@@ -14,31 +14,29 @@ from sqlalchemy import select
 from blueprints.admin import bp
 from blueprints.admin.csv_export import orders_csv
 from blueprints.admin.forms import OrderFilterForm, RefundForm
-from blueprints.forms import EmptyForm
 from blueprints.admin.queries import filtered_orders, order_conditions, order_totals
+from blueprints.forms import EmptyForm
+from core.clock import format_local_time, utcnow
+from core.money import fen_to_yuan, format_fen
+from core.vocabulary import (
+    PAID_STATUSES,
+    EventKind,
+    NotificationType,
+    OrderStatus,
+    Outcome,
+    RefundStatus,
+    state_label,
+)
 from extensions import db
-from models import Order, OrderStatus, PaymentEvent, Refund, RefundStatus, utcnow
+from models import Order, PaymentEvent, Refund
 from payments import PaymentError
-from services.payment import PaymentMismatch, close_order, record_event, refresh_order, transition
+from services.fulfilment import ship_order
+from services.payment import PaymentMismatch, close_order, refresh_order
 from services.refunds import RefundRefused, create_refund, refresh_refund, refundable_fen
-from templating import fen_to_yuan, format_fen, format_local_time
 
 log = logging.getLogger("shop.admin")
 PAGE_SIZE = 20
 
-KIND_LABELS = {
-    "create": "向微信支付下单", "notification": "微信支付通知", "query": "查询微信支付",
-    "poll_query": "查询微信支付（顾客页面）", "owner_query": "查询微信支付（店主）",
-    "close": "关单", "owner_close": "关单（店主）", "customer_cancel": "关单（顾客取消）",
-    "refund": "申请退款", "refund_query": "查询退款", "ship": "发货",
-}
-OUTCOME_LABELS = {
-    "paid": "订单已支付", "already_paid": "已是已支付，无变化", "closed": "订单已关闭，库存已释放",
-    "already_closed": "已是关闭状态", "unchanged": "无变化", "error": "出错", "code_url": "已获得支付二维码",
-    "duplicate": "重复，已忽略", "processing": "退款处理中", "refunded": "退款成功，已计入订单",
-    "refund_failed": "退款失败，需人工处理", "pending": "结果待确认，稍后自动查询", "refused": "被微信支付拒绝",
-    "unknown_refund": "非本店发起的退款，仅记录", "shipped_by_owner": "店主标记发货", "ignored": "已忽略",
-}
 DETAIL_LABELS = {
     "trade_state": "交易状态", "trade_state_desc": "说明", "transaction_id": "微信支付单号",
     "total_fen": "金额", "success_time": "完成时间", "out_refund_no": "退款单号", "refund_id": "微信退款单号",
@@ -96,8 +94,12 @@ def export_orders():
     )
 
 
+def is_refund_event(event: PaymentEvent) -> bool:
+    return event.kind in (EventKind.REFUND, EventKind.REFUND_QUERY) or (event.event_type or "").startswith("REFUND.")
+
+
 def event_rows(order_id: int) -> list[dict]:
-    """The order's payment events, oldest first, ready for the timeline."""
+    """The order's payment events, oldest first, in words the owner reads (codes kept in titles)."""
     rows = []
     events = db.session.scalars(
         select(PaymentEvent).filter_by(order_id=order_id).order_by(PaymentEvent.created_at, PaymentEvent.id)
@@ -109,17 +111,20 @@ def event_rows(order_id: int) -> list[dict]:
             detail = {"信息": event.detail}
         if not isinstance(detail, dict):
             detail = {"信息": detail}
+        refund = is_refund_event(event)
         rows.append({
             "event": event,
-            "kind": KIND_LABELS.get(event.kind, event.kind),
-            "outcome": OUTCOME_LABELS.get(event.outcome, event.outcome) if event.outcome else "",
-            "detail": [(DETAIL_LABELS.get(key, key), detail_value(key, value))
+            "kind": NotificationType.label_of(event.event_type) if event.event_type else EventKind.label_of(event.kind),
+            # A notification's type already says its state ("通知：支付成功").
+            "state": state_label(event.state, refund=refund) if event.state and not event.event_type else "",
+            "outcome": Outcome.label_of(event.outcome) if event.outcome else "",
+            "detail": [(DETAIL_LABELS.get(key, key), detail_value(key, value, refund))
                        for key, value in detail.items() if value not in (None, "")],
         })
     return rows
 
 
-def detail_value(key: str, value) -> str:
+def detail_value(key: str, value, refund: bool = False) -> str:
     if key.endswith("_fen") and isinstance(value, int) and not isinstance(value, bool):
         return format_fen(value)
     if key.endswith("_time") and isinstance(value, str):
@@ -127,19 +132,21 @@ def detail_value(key: str, value) -> str:
             return format_local_time(datetime.fromisoformat(value), "%Y-%m-%d %H:%M:%S")
         except ValueError:
             return value
+    if key in ("trade_state", "status") and isinstance(value, str):
+        return state_label(value, refund=refund or key == "status")
     return str(value)
 
 
 def render_order(order: Order, refund_form: RefundForm | None = None, status: int = 200):
     refunds = db.session.scalars(select(Refund).filter_by(order_id=order.id).order_by(Refund.id)).all()
-    can_refund = order.status in (OrderStatus.PAID, OrderStatus.SHIPPED)
+    can_refund = order.status in PAID_STATUSES
     refundable = refundable_fen(order.id) if can_refund else 0
     if refund_form is None:
         refund_form = RefundForm(formdata=None, amount=fen_to_yuan(refundable) if refundable else "")
     return render_template(
         "admin/order.html", order=order, items=order.items, refunds=refunds, events=event_rows(order.id),
         refundable_fen=refundable, can_refund=can_refund and refundable > 0, refund_form=refund_form,
-        form=EmptyForm(), refund_labels=RefundStatus.LABELS, status_labels=OrderStatus.LABELS,
+        form=EmptyForm(),
     ), status
 
 
@@ -160,27 +167,45 @@ def back_to(order: Order):
     return redirect(url_for("admin.order", order_id=order.id), 303)
 
 
+# What the owner is told after asking WeChat Pay, for every outcome of refresh_order.
+QUERY_MESSAGES = {
+    Outcome.PAID: ("微信支付确认已付款，订单已标记为已支付。", "success"),
+    Outcome.CLOSED: ("微信支付显示订单已关闭，库存已释放。", "info"),
+    Outcome.ALREADY_PAID: ("微信支付确认已付款，订单此前已是已支付。", "info"),
+    Outcome.ALREADY_CLOSED: ("微信支付显示订单已关闭，本店订单此前已关闭。", "info"),
+    Outcome.UNCHANGED: ("已向微信支付查询，订单状态没有变化（{status}）。", "info"),
+}
+# ... and after 关闭订单, for every outcome of close_order.
+CLOSE_MESSAGES = {
+    Outcome.CLOSED: ("订单已关闭，库存已释放。", "success"),
+    Outcome.ALREADY_CLOSED: ("订单此前已经关闭。", "info"),
+    Outcome.PAID: ("关单前顾客已付款：订单已标记为已支付，没有关闭。", "info"),
+    Outcome.ALREADY_PAID: ("顾客已付款，订单是已支付状态，不能关闭。", "info"),
+    Outcome.UNCHANGED: ("微信支付暂未完成关单，订单仍为待支付，请稍后再试。", "error"),
+}
+# ... and for each refund followed up on the same button, by refresh_refund's outcome.
+REFUND_QUERY_MESSAGES = {
+    Outcome.REFUNDED: ("退款 {} 已成功。", "success"),
+    Outcome.REFUND_FAILED: ("退款 {} 失败，请人工处理。", "error"),
+    Outcome.PROCESSING: ("退款 {} 仍在处理中。", "info"),
+    Outcome.DUPLICATE: ("退款 {} 此前已有结果。", "info"),
+}
+
+
 @bp.post("/orders/<int:order_id>/query")
 def query_order(order_id):
     """Ask WeChat Pay about the order (and its refunds still processing) and apply the answers."""
     order = order_for_action(order_id)
     now = utcnow()
     try:
-        outcome = refresh_order(order, now, source="owner_query")
+        message, category = QUERY_MESSAGES[refresh_order(order, now, source=EventKind.OWNER_QUERY)]
+        flash(message.format(status=order.status_label), category)
     except PaymentError as error:
         flash(payment_error_message(error), "error")
         return back_to(order)
     except PaymentMismatch:
-        db.session.rollback()
-        log.error("owner query of order %s: WeChat Pay's answer does not match the order", order_id)
         flash(MISMATCH, "error")
         return back_to(order)
-    messages = {
-        "paid": ("微信支付确认已付款，订单已标记为已支付。", "success"),
-        "closed": ("微信支付显示订单已关闭，库存已释放。", "info"),
-    }
-    message, category = messages.get(outcome, (f"已向微信支付查询，订单状态没有变化（{order.status_label}）。", "info"))
-    flash(message, category)
 
     processing = db.session.scalars(
         select(Refund).filter_by(order_id=order_id, status=RefundStatus.PROCESSING).order_by(Refund.id)
@@ -188,16 +213,11 @@ def query_order(order_id):
     for refund in processing:
         out_refund_no = refund.out_refund_no
         try:
-            result = refresh_refund(refund, now)
+            message, category = REFUND_QUERY_MESSAGES[refresh_refund(refund, now)]
         except PaymentError as error:
-            db.session.rollback()
             flash(f"退款 {out_refund_no}：{payment_error_message(error)}", "error")
             continue
-        refund_messages = {
-            "refunded": (f"退款 {out_refund_no} 已成功。", "success"),
-            "refund_failed": (f"退款 {out_refund_no} 失败，请人工处理。", "error"),
-        }
-        flash(*refund_messages.get(result, (f"退款 {out_refund_no} 仍在处理中。", "info")))
+        flash(message.format(out_refund_no), category)
     return back_to(order)
 
 
@@ -206,45 +226,26 @@ def close(order_id):
     """Close a pending order: query WeChat Pay, close it there, release the stock. Paid wins."""
     order = order_for_action(order_id)
     if order.status != OrderStatus.PENDING:
-        flash("只有待支付的订单可以关闭。", "error")
+        flash(f"只有待支付的订单可以关闭；这笔订单{order.status_label}。", "error")
         return back_to(order)
     try:
-        outcome = close_order(order, utcnow(), source="owner_close")
+        flash(*CLOSE_MESSAGES[close_order(order, utcnow(), source=EventKind.OWNER_CLOSE)])
     except PaymentError as error:
-        db.session.rollback()
         flash(payment_error_message(error), "error")
-        return back_to(order)
     except PaymentMismatch:
-        db.session.rollback()
         flash(MISMATCH, "error")
-        return back_to(order)
-    if outcome == "paid":
-        flash("关单前顾客已付款：订单已标记为已支付，没有关闭。", "info")
-    elif outcome == "closed":
-        flash("订单已关闭，库存已释放。", "success")
-    else:
-        flash("订单已经是关闭状态。", "info")
     return back_to(order)
 
 
 @bp.post("/orders/<int:order_id>/ship")
 def ship(order_id):
-    """Mark a paid order shipped."""
+    """Mark a paid order shipped, if the one ship rule allows it."""
     order = order_for_action(order_id)
-    if order.status != OrderStatus.PAID:
-        flash("只有已支付（未发货）的订单可以标记发货。", "error")
-        return back_to(order)
-    if refundable_fen(order.id) <= 0:
-        flash("订单已全额退款（或全额退款处理中），不能发货。", "error")
-        return back_to(order)
-    now = utcnow()
-    if transition(order.id, OrderStatus.SHIPPED, shipped_at=now) is None:
-        db.session.rollback()
-        flash("订单状态已变化，未标记发货，请刷新后查看。", "error")
-        return back_to(order)
-    record_event(order.id, "ship", now, outcome="shipped_by_owner", detail={"by": current_user.username})
-    db.session.commit()
-    flash("订单已标记为已发货。", "success")
+    refusal = ship_order(order.id, utcnow(), by=current_user.username)
+    if refusal:
+        flash(refusal, "error")
+    else:
+        flash("订单已标记为已发货。", "success")
     return back_to(order)
 
 
@@ -256,7 +257,7 @@ def refund(order_id):
     if not form.validate_on_submit():
         return render_order(order, form, 400)
     expected = request.form.get("refundable_fen", type=int)
-    if order.status in (OrderStatus.PAID, OrderStatus.SHIPPED) and expected is not None \
+    if order.status in PAID_STATUSES and expected is not None \
             and expected != refundable_fen(order.id):
         # The page was out of date (another refund, or the same form sent twice): ask again.
         form.amount.errors.append("可退金额已变化（可能刚有另一笔退款），请核对后重新提交。")
@@ -278,5 +279,5 @@ def refund(order_id):
     elif refund.status == RefundStatus.PROCESSING:
         flash(f"已向微信支付申请退款 {amount}（退款单号 {refund.out_refund_no}），微信支付确认后完成。", "success")
     else:
-        flash(f"退款 {amount} 未成功（{RefundStatus.LABELS.get(refund.status, refund.status)}），请人工处理。", "error")
+        flash(f"退款 {amount} 未成功（{RefundStatus.label_of(refund.status)}），请人工处理。", "error")
     return back_to(order)

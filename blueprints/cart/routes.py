@@ -1,29 +1,23 @@
 """Cart views: show the cart; add, update, remove and clear are POST-only."""
-from flask import abort, current_app, flash, redirect, render_template, session, url_for
+from flask import abort, flash, redirect, render_template, session, url_for
 from sqlalchemy import select
 
 from blueprints.cart import bp
 from blueprints.cart.forms import AddToCartForm, RemoveLineForm, UpdateLineForm, first_error
 from blueprints.forms import EmptyForm
-from blueprints.cart.store import MAX_LINES, cart_lines, clear_cart, read_cart, remove_line, set_quantity
 from extensions import db
 from models import Product
+from services.cart import (
+    MAX_LINES,
+    cart_lines,
+    clear_cart,
+    read_cart,
+    remove_line,
+    set_quantity,
+    stock_problem,
+)
 
 UNKNOWN_PRODUCT = "商品不存在或已下架。"
-
-
-def stock_problem(product, quantity, already_in_cart=0):
-    """Why the cart cannot hold ``quantity`` more of ``product``, or None."""
-    wanted = already_in_cart + quantity
-    maximum = current_app.config["CART_MAX_QUANTITY"]
-    held = f"，购物车中已有 {already_in_cart} 件" if already_in_cart else ""
-    if product.stock <= 0:
-        return f"「{product.name}」已售罄。"
-    if wanted > maximum:
-        return f"每种商品最多购买 {maximum} 件{held}。"
-    if wanted > product.stock:
-        return f"库存不足：「{product.name}」仅剩 {product.stock} 件{held}。"
-    return None
 
 
 def render_cart(lines, status=200, line_errors=None):

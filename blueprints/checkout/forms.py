@@ -1,11 +1,16 @@
-"""The checkout form: who receives the order and where."""
+"""The checkout form: who receives the order and where (the fields of models.Delivery)."""
 import re
+import secrets
 
 from flask_wtf import FlaskForm
-from wtforms import StringField, TelField, TextAreaField
+from wtforms import HiddenField, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
+from models import Delivery
+
 MOBILE_PATTERN = r"^1[3-9]\d{9}$"
+SUBMISSION_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{16,43}$"
+MAX = Delivery.MAX_LENGTH
 
 
 def strip(value):
@@ -20,11 +25,16 @@ def normalise_mobile(value):
     return value[3:] if value.startswith("+86") else value
 
 
+def new_submission_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
 class CheckoutForm(FlaskForm):
     contact_name = StringField(
         "收货人", filters=[strip],
-        validators=[DataRequired("请填写收货人姓名。"), Length(max=40, message="收货人姓名不能超过 40 个字。")],
-        render_kw={"maxlength": 40, "autocomplete": "name"},
+        validators=[DataRequired("请填写收货人姓名。"),
+                    Length(max=MAX["contact_name"], message=f"收货人姓名不能超过 {MAX['contact_name']} 个字。")],
+        render_kw={"maxlength": MAX["contact_name"], "autocomplete": "name"},
     )
     mobile = TelField(
         "手机号", filters=[normalise_mobile],
@@ -32,19 +42,25 @@ class CheckoutForm(FlaskForm):
             DataRequired("请填写手机号。"),
             Regexp(MOBILE_PATTERN, message="请填写 11 位中国大陆手机号，例如 13800138000。"),
         ],
+        # Room for "+86 138-0013-8000"; the filter leaves the 11 digits the column holds.
         render_kw={"maxlength": 20, "autocomplete": "tel", "inputmode": "numeric"},
     )
     address = StringField(
         "收货地址", filters=[strip],
-        validators=[DataRequired("请填写收货地址。"), Length(max=200, message="收货地址不能超过 200 个字。")],
-        render_kw={"maxlength": 200, "autocomplete": "street-address"},
+        validators=[DataRequired("请填写收货地址。"),
+                    Length(max=MAX["address"], message=f"收货地址不能超过 {MAX['address']} 个字。")],
+        render_kw={"maxlength": MAX["address"], "autocomplete": "street-address"},
     )
     note = TextAreaField(
         "备注（选填）", filters=[strip],
-        validators=[Optional(), Length(max=200, message="备注不能超过 200 个字。")],
-        render_kw={"maxlength": 200, "rows": 3},
+        validators=[Optional(), Length(max=MAX["note"], message=f"备注不能超过 {MAX['note']} 个字。")],
+        render_kw={"maxlength": MAX["note"], "rows": 3},
+    )
+    # One per rendered form: submitting the same form twice (a double click) finds the first order.
+    submission_token = HiddenField(
+        validators=[Optional(), Regexp(SUBMISSION_TOKEN_PATTERN, message="页面已过期，请刷新后重新提交。")],
     )
 
-    def order_data(self) -> dict[str, str]:
-        """The validated fields, by the names the Order model uses."""
-        return {name: self[name].data or "" for name in ("contact_name", "mobile", "address", "note")}
+    def delivery(self) -> Delivery:
+        """The validated delivery details."""
+        return Delivery(**{name: self[name].data or "" for name in Delivery.MAX_LENGTH})

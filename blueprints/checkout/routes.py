@@ -1,27 +1,42 @@
 """The checkout page: show the cart with the delivery form; on submit place the order."""
-from flask import flash, redirect, render_template, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 
-from blueprints.cart.store import cart_lines, clear_cart
 from blueprints.checkout import bp
-from blueprints.checkout.forms import CheckoutForm
-from models import utcnow
+from blueprints.checkout.forms import CheckoutForm, new_submission_token
+from core.clock import utcnow
 from payments import PaymentError
-from services.checkout import CheckoutError, place_order
+from services.cart import cart_lines, clear_cart
+from services.checkout import CheckoutError, order_for_submission, place_order
 from services.payment import place_native_order
 
 DROPPED = "购物车中有商品已下架，已为您移除，请核对后再提交。"
 
 
 def render_checkout(form, lines, status=200, error=None):
+    """The checkout page; a hidden field's error (a tampered token) shows at the top with a fresh token."""
+    if form.submission_token.errors:
+        error = error or form.submission_token.errors[0]
+    if form.submission_token.errors or not form.submission_token.data:
+        form.submission_token.data = new_submission_token()
     total_fen = sum(line.line_total_fen for line in lines)
     return render_template(
         "checkout/checkout.html", form=form, lines=lines, total_fen=total_fen, error=error
     ), status
 
 
+def to_pay_page(order):
+    clear_cart(session)
+    return redirect(url_for("pay.order", token=order.token), 303)
+
+
 @bp.route("/checkout", methods=["GET", "POST"])
 def checkout():
-    """Take the delivery details and place the order for the cart."""
+    """Take the delivery details and place the order for the cart (once per submitted form)."""
+    if request.method == "POST":
+        # The same form sent again (a double click, a resent POST): land on the order it made.
+        earlier = order_for_submission(request.form.get("submission_token"))
+        if earlier is not None:
+            return to_pay_page(earlier)
     lines, dropped = cart_lines(session)
     if not lines:
         flash("购物车是空的，先去挑选商品吧。", "warning")
@@ -37,12 +52,14 @@ def checkout():
     if dropped:
         return render_checkout(form, lines, 409, error=DROPPED)
     try:
-        order = place_order({line.product.id: line.quantity for line in lines}, form.order_data(), utcnow())
+        order = place_order(
+            {line.product.id: line.quantity for line in lines}, form.delivery(), utcnow(),
+            submission_token=form.submission_token.data or None,
+        )
     except CheckoutError as error:
         return render_checkout(form, lines, 409, error=error.message)
-    clear_cart(session)
     try:
         place_native_order(order, utcnow())
     except PaymentError:
         pass  # the order and its stock are kept; the pay page offers a retry with the same out_trade_no
-    return redirect(url_for("pay.order", token=order.token), 303)
+    return to_pay_page(order)

@@ -1,19 +1,19 @@
-"""The customer's order and pay pages, the status poll and the WeChat Pay notification endpoint."""
+"""The customer's order and pay pages, the status poll, and the customer's cancel."""
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, url_for
 from sqlalchemy import select
 
-from blueprints.pay import bp
 from blueprints.forms import EmptyForm
-from extensions import csrf, db
-from models import Order, OrderStatus, utcnow
-from payments import NotificationRejected, PaymentError, get_gateway
+from blueprints.pay import bp
+from core.clock import utcnow
+from core.vocabulary import PAID_STATUSES, EventKind, OrderStatus, Outcome
+from extensions import db
+from models import Order
+from payments import PaymentError
 from payments.qr import qr_data_uri
-from payments.wechatpay_v3 import NOTIFICATION_MAX_BYTES
-from services.notifications import handle_notification
-from services.payment import claim_active_query, close_order, place_native_order, refresh_order
+from services.payment import PaymentMismatch, claim_active_query, close_order, place_native_order, refresh_order
 
 log = logging.getLogger("shop.payments")
 # Active queries triggered by status polls run here, so a poll never waits on WeChat Pay.
@@ -42,7 +42,7 @@ def show(token):
     """Show the QR code and countdown, or the retry, expired or paid state."""
     order = order_by_token(token)
     now = utcnow()
-    if order.status in (OrderStatus.PAID, OrderStatus.SHIPPED):
+    if order.status in PAID_STATUSES:
         return redirect(url_for("pay.success", token=token))
     if order.status == OrderStatus.CLOSED:
         return render_template("pay/closed.html", order=order)
@@ -93,7 +93,7 @@ def run_active_query(app, order_id):
         try:
             order = db.session.get(Order, order_id)
             if order is not None and order.status == OrderStatus.PENDING:
-                refresh_order(order, utcnow(), source="poll_query")
+                refresh_order(order, utcnow(), source=EventKind.POLL_QUERY)
         except Exception:  # logged, never raised: the next poll or the scheduler tries again
             log.exception("active query for order %s failed", order_id)
         finally:
@@ -104,9 +104,28 @@ def run_active_query(app, order_id):
 def success(token):
     """Thank the customer once the order is paid."""
     order = order_by_token(token)
-    if order.status not in (OrderStatus.PAID, OrderStatus.SHIPPED):
+    if order.status not in PAID_STATUSES:
         return redirect(url_for("pay.show", token=token))
     return render_template("pay/success.html", order=order)
+
+
+PAID_NO_CANCEL = ("该订单已支付成功，无法取消。", "info", "pay.success")
+CANCELLED = ("订单已取消。", "info", "pay.order")
+TRY_LATER = ("暂时无法取消，请稍后再试。", "error", "pay.show")
+# What the customer is told after a cancel, for every outcome of close_order: (message, category, page).
+CANCEL_MESSAGES = {
+    Outcome.PAID: PAID_NO_CANCEL,
+    Outcome.ALREADY_PAID: PAID_NO_CANCEL,
+    Outcome.CLOSED: CANCELLED,
+    Outcome.ALREADY_CLOSED: CANCELLED,
+    Outcome.UNCHANGED: TRY_LATER,
+}
+# The same, when the order was no longer pending when the cancel arrived (a double click, a late click).
+CANCEL_MESSAGES_BY_STATUS = {
+    OrderStatus.PAID: PAID_NO_CANCEL,
+    OrderStatus.SHIPPED: PAID_NO_CANCEL,
+    OrderStatus.CLOSED: CANCELLED,
+}
 
 
 @bp.post("/pay/<token>/cancel")
@@ -116,45 +135,11 @@ def cancel(token):
     if not EmptyForm().validate_on_submit():
         abort(400)
     if order.status != OrderStatus.PENDING:
-        return redirect(url_for("pay.order", token=token))
-    try:
-        outcome = close_order(order, utcnow(), source="customer_cancel")
-    except PaymentError:
-        flash("暂时无法取消订单，请稍后再试。", "error")
-        return redirect(url_for("pay.show", token=token))
-    if outcome == "paid":
-        flash("该订单已支付成功，无法取消。", "info")
-        return redirect(url_for("pay.success", token=token))
-    flash("订单已取消。", "info")
-    return redirect(url_for("pay.order", token=token))
-
-
-@bp.post("/pay/notify")
-@csrf.exempt
-def notify():
-    """Receive a WeChat Pay notification: verify, decrypt, check, apply once, answer 204."""
-    body = request.stream.read(NOTIFICATION_MAX_BYTES + 1)
-    if (request.content_length or 0) > NOTIFICATION_MAX_BYTES or len(body) > NOTIFICATION_MAX_BYTES:
-        return fail(413, "body too large")
-    now = utcnow()
-    try:
-        notification = get_gateway().parse_notification(request.headers, body, now)
-    except NotificationRejected as rejected:
-        log.warning("notification rejected: %s", rejected)
-        return fail(401, "验签失败")
-    try:
-        outcome = handle_notification(notification, now)
-    except NotificationRejected as rejected:
-        log.warning("notification %s rejected: %s", notification.id, rejected)
-        return fail(400, "通知内容与订单不符")
-    except Exception:
-        db.session.rollback()
-        log.exception("notification %s failed", notification.id)
-        return fail(500, "处理失败")
-    log.info("notification id=%s event_type=%s out_trade_no=%s result=%s", notification.id,
-             notification.event_type, getattr(notification.resource, "out_trade_no", None), outcome)
-    return "", 204
-
-
-def fail(status, message):
-    return jsonify(code="FAIL", message=message), status
+        message, category, endpoint = CANCEL_MESSAGES_BY_STATUS[order.status]
+    else:
+        try:
+            message, category, endpoint = CANCEL_MESSAGES[close_order(order, utcnow(), EventKind.CUSTOMER_CANCEL)]
+        except (PaymentError, PaymentMismatch):  # logged by the service; the order stays as it was
+            message, category, endpoint = TRY_LATER
+    flash(message, category)
+    return redirect(url_for(endpoint, token=token))

@@ -1,6 +1,7 @@
 """The cart, kept in the signed session as {str(product_id): quantity}; prices always come from the database."""
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -31,6 +32,20 @@ class CartLine:
         if self.quantity > self.product.stock:
             return f"库存仅剩 {self.product.stock} 件"
         return None
+
+
+def stock_problem(product: Product, quantity: int, already_in_cart: int = 0) -> str | None:
+    """Why the cart cannot hold ``quantity`` more of ``product``, or None."""
+    wanted = already_in_cart + quantity
+    maximum = current_app.config["CART_MAX_QUANTITY"]
+    held = f"，购物车中已有 {already_in_cart} 件" if already_in_cart else ""
+    if product.stock <= 0:
+        return f"「{product.name}」已售罄。"
+    if wanted > maximum:
+        return f"每种商品最多购买 {maximum} 件{held}。"
+    if wanted > product.stock:
+        return f"库存不足：「{product.name}」仅剩 {product.stock} 件{held}。"
+    return None
 
 
 def read_cart(session) -> dict[int, int]:

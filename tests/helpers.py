@@ -1,0 +1,167 @@
+"""Helpers the test modules share (fixtures live in conftest.py)."""
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from contextlib import nullcontext
+from urllib.parse import quote
+
+import pytest
+import requests
+from freezegun import freeze_time
+from sqlalchemy import select
+
+from extensions import db
+from models import Order, PaymentEvent, Product
+
+# The owner account the `owner` fixture creates.
+OWNER = "owner"
+PASSWORD = "correct horse battery"
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+SUBMISSION_RE = re.compile(r'name="submission_token" type="hidden" value="([^"]*)"')
+
+
+def csrf_token_from(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1) or match.group(2)
+
+
+def wait_for(condition, timeout=10.0, interval=0.05):
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout} s")
+
+
+def stays(condition, seconds=0.5, interval=0.05):
+    """Assert ``condition`` holds for ``seconds`` (for "nothing more happens" checks)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert condition()
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def checkout_form(client, **contact) -> dict:
+    """The checkout page's form as a browser would submit it (CSRF and submission tokens included)."""
+    page = client.get("/checkout").get_data(as_text=True)
+    submission = SUBMISSION_RE.search(page)
+    return {"contact_name": "李四", "mobile": "13912345678", "address": "北京市海淀区中关村大街 27 号", "note": "",
+            **contact, "csrf_token": csrf_token_from(page),
+            "submission_token": submission.group(1) if submission else ""}
+
+
+def add_to_cart(client, product_id, quantity=1):
+    with client.application.app_context():
+        slug = db.session.get(Product, product_id).slug
+    page = client.get(f"/p/{slug}").get_data(as_text=True)
+    client.post("/cart/add", data={"product_id": product_id, "quantity": quantity, "csrf_token": csrf_token_from(page)})
+
+
+def buy(client, product_id, quantity=1, **contact):
+    """Add a product to the cart and check out through the real forms; return the order's token."""
+    add_to_cart(client, product_id, quantity)
+    response = client.post("/checkout", data=checkout_form(client, **contact))
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    return response.headers["Location"].rstrip("/").split("/")[-1]
+
+
+def order_row(app, order_id) -> Order:
+    """The order as the database has it now (detached)."""
+    with app.app_context():
+        return db.session.get(Order, order_id)
+
+
+def status_of(app, order) -> str:
+    return order_row(app, order.id).status
+
+
+def events(app, order, kind=None) -> list[tuple]:
+    """The order's payment events as (kind, state, outcome), oldest first."""
+    with app.app_context():
+        query = select(PaymentEvent).filter_by(order_id=order.id).order_by(PaymentEvent.id)
+        if kind:
+            query = query.filter_by(kind=kind)
+        return [(event.kind, event.state, event.outcome) for event in db.session.scalars(query)]
+
+
+def login(client, username=OWNER, password=PASSWORD, next_=None, environ_base=None):
+    """Log in through the real form (GET for the CSRF token, then POST); return the POST response."""
+    url = "/admin/login" + (f"?next={quote(next_, safe='')}" if next_ else "")
+    environ_base = environ_base or {}
+    page = client.get(url, environ_base=environ_base)
+    data = {"username": username, "password": password, "csrf_token": csrf_token_from(page.get_data(as_text=True))}
+    if next_ is not None:
+        data["next"] = next_
+    return client.post("/admin/login", data=data, environ_base=environ_base)
+
+
+def csrf(client, url="/admin/orders"):
+    """A valid CSRF token for the client's session."""
+    return csrf_token_from(client.get(url).get_data(as_text=True))
+
+
+def flashes(html: str) -> list[str]:
+    """The flash messages on a page."""
+    return re.findall(r'<li class="flash flash-\w+" role="status">(.*?)</li>', html)
+
+
+def pay_on_phone(app, wechat, order, at=None):
+    """The customer scans the QR code and pays on the sandbox's phone page (at ``at``, if given)."""
+    code_url = order_row(app, order.id).code_url
+    with freeze_time(at) if at else nullcontext(), requests.Session() as http:
+        http.trust_env = False
+        response = http.post(f"{wechat.url}/phone/pay", data={"code_url": code_url}, allow_redirects=False,
+                             timeout=10)
+    assert response.status_code == 303 and "result=paid" in response.headers["Location"]
+
+
+class GatewaySpy:
+    """The real gateway, counting the calls that reach WeChat Pay and running hooks before them (not a mock).
+
+    ``before={"query": fn}`` runs ``fn(out_trade_no)`` before each real query: a way to replay a race
+    (a payment arriving between two steps) at an exact moment.
+    """
+
+    def __init__(self, inner, before=None):
+        self._inner = inner
+        self._lock = threading.Lock()
+        self.calls = {"query": Counter(), "close": Counter()}
+        self.before = dict(before or {})
+
+    @property
+    def queries(self) -> Counter:
+        return self.calls["query"]
+
+    @property
+    def closes(self) -> Counter:
+        return self.calls["close"]
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def _call(self, name, out_trade_no):
+        with self._lock:
+            self.calls[name][out_trade_no] += 1
+        if name in self.before:
+            self.before[name](out_trade_no)
+        return getattr(self._inner, name)(out_trade_no)
+
+    def query(self, out_trade_no):
+        return self._call("query", out_trade_no)
+
+    def close(self, out_trade_no):
+        return self._call("close", out_trade_no)
