@@ -79,6 +79,8 @@ class Config:
     JOBS_RETRY_SECONDS = env_int("JOBS_RETRY_SECONDS", 60)
     RECONCILE_BACKOFF_MINUTES = [float(m) for m in env("RECONCILE_BACKOFF_MINUTES", "1,3,5,10").split(",")]
     SHIP_DELAY_MINUTES = env_int("SHIP_DELAY_MINUTES", 0)
+    # Certificate mode: hours between downloads of WeChat Pay's platform certificates (jobs process).
+    CERTIFICATE_REFRESH_HOURS = float(env("CERTIFICATE_REFRESH_HOURS", "12"))
     # How many reverse proxies (nginx) stand in front; their X-Forwarded-* headers are trusted.
     PROXY_COUNT = env_int("PROXY_COUNT", 0)
 

@@ -8,17 +8,19 @@ import logging
 import os
 import signal
 import threading
-from datetime import timezone
+from datetime import datetime, timezone
 
 import click
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from apscheduler.util import undefined
 from flask import current_app
 from flask.cli import AppGroup
 
 from core.clock import utcnow
 from http_policy import configure_logging
+from jobs.certificates import refresh_certificates
 from jobs.common import JobSummary
 from jobs.expire import expire_orders
 from jobs.reconcile import reconcile_orders
@@ -34,7 +36,10 @@ JOBS = {
     "expire": expire_orders,
     "refunds": follow_up_refunds,
     "ship": ship_orders,
+    "certificates": refresh_certificates,
 }
+# Jobs that run on their own interval (a setting, in hours) instead of every JOBS_INTERVAL_SECONDS.
+HOURLY_SETTINGS = {"certificates": "CERTIFICATE_REFRESH_HOURS"}
 
 _lock = threading.Lock()
 _background: BackgroundScheduler | None = None
@@ -65,9 +70,12 @@ def build_scheduler(app, scheduler_class, interval: float | None = None):
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(1, int(interval))},
     )
     for name in JOBS:
+        seconds = float(app.config[HOURLY_SETTINGS[name]]) * 3600 if name in HOURLY_SETTINGS else interval
         scheduler.add_job(
-            run_job, IntervalTrigger(seconds=interval, timezone=timezone.utc), args=(app, name),
+            run_job, IntervalTrigger(seconds=seconds, timezone=timezone.utc), args=(app, name),
             id=f"shop-{name}", name=f"shop {name}",
+            # The hourly ones also run at start: a new jobs process fetches certificates at once.
+            next_run_time=datetime.now(timezone.utc) if name in HOURLY_SETTINGS else undefined,
         )
     # The jobs log one summary line per run; APScheduler's own INFO lines (job added, job ran) are noise.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

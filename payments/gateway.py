@@ -106,4 +106,7 @@ class PaymentGateway(Protocol):
         """Return a refund's current state."""
 
     def parse_notification(self, headers, body: bytes, now: datetime) -> Notification:
-        """Verify, decrypt and type a notification, or raise NotificationRejected."""
+        """Verify, decrypt and type a notification, or raise NotificationRejected. Never calls out."""
+
+    def refresh_certificates(self) -> int:
+        """Download WeChat Pay's platform certificates (certificate mode); return how many are held."""

@@ -3,13 +3,24 @@
 Public-key mode (WECHATPAY_PUBLIC_KEY_FILE + WECHATPAY_PUBLIC_KEY_ID) is preferred; certificate mode
 (WECHATPAY_CERT_DIR) is supported too. The SDK is never given a logger: at debug level it logs the
 Authorization header and the decrypted notifications.
+
+The SDK has no base-URL option and, in certificate mode, downloads platform certificates whenever it
+meets a serial it does not hold, emptying its list first. Three private attributes of the pinned
+version (2.0.4) are therefore touched here and nowhere else: ``_gate_way`` (the base URL),
+``_certificates`` (swapped whole, never emptied in place) and the public-key fields (to build the SDK
+without its constructor's certificate download going to the real host).
 """
+import copy
 import json
 import logging
+import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from wechatpayv3 import WeChatPay, WeChatPayType
 
 from core.clock import parse_rfc3339, rfc3339
@@ -28,6 +39,12 @@ log = logging.getLogger(__name__)
 # The SDK checks signatures but not their age; WeChat's own SDKs reject anything 5 minutes off.
 NOTIFICATION_MAX_AGE = 300
 SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
+# The only headers a notification is verified with, read by their canonical names: the SDK would also
+# accept aliases (HTTP_WECHATPAY_*, lower case) and prefer them, which would let a replay pass our age check.
+NOTIFICATION_HEADERS = ("Wechatpay-Signature", "Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Serial",
+                        "Wechatpay-Signature-Type")
+# Looking at the certificate folder again for a serial we do not hold: at most this often (seconds).
+CERTIFICATE_RELOAD_INTERVAL = 60
 
 
 def transaction_from(data: dict) -> Transaction:
@@ -61,6 +78,54 @@ def refund_from(data: dict) -> RefundResult:
     )
 
 
+def load_certificates(cert_dir: str | None) -> list[x509.Certificate]:
+    """The platform certificates in ``cert_dir`` that are valid now (read from disk only)."""
+    if not cert_dir or not Path(cert_dir).is_dir():
+        return []
+    now = datetime.now(timezone.utc)
+    found = []
+    for path in sorted(Path(cert_dir).glob("*.pem")):
+        try:
+            certificate = x509.load_pem_x509_certificate(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        if certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+            found.append(certificate)
+    return found
+
+
+def build_sdk(*, url, mchid, appid, cert_serial_no, private_key, apiv3_key, notify_url, timeout,
+              public_key=None, public_key_id=None, cert_dir=None) -> WeChatPay:
+    """The SDK pointed at ``url``, holding its verification keys, without any request to another host.
+
+    In certificate mode the SDK's constructor would download the certificates from the real WeChat Pay
+    host when ``cert_dir`` holds none; so it is built in public-key mode (no network), pointed at
+    ``url``, and only then switched to certificates, loaded from ``cert_dir`` or downloaded from ``url``.
+    """
+    certificate_mode = not public_key
+    if certificate_mode:
+        merchant_key = serialization.load_pem_private_key(private_key.encode(), password=None)
+        public_key = merchant_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        public_key_id = "BUILDING"
+    pay = WeChatPay(
+        wechatpay_type=WeChatPayType.NATIVE, mchid=mchid, private_key=private_key, cert_serial_no=cert_serial_no,
+        appid=appid, apiv3_key=apiv3_key, notify_url=notify_url, cert_dir=cert_dir, timeout=timeout,
+        public_key=public_key, public_key_id=public_key_id,
+    )
+    core = pay._core
+    core._gate_way = url.rstrip("/")
+    if certificate_mode:
+        core._public_key = core._public_key_id = None
+        try:
+            core._init_certificates()  # from cert_dir, else GET {url}/v3/certificates
+        except Exception as exc:  # the SDK raises a bare Exception when none could be had
+            raise PaymentError(PaymentErrorCode.NOT_CONFIGURED, f"没有可用的微信支付平台证书：{exc}") from None
+    else:
+        core._certificates = load_certificates(cert_dir)  # a merchant moving from certificates to a public key
+    return pay
+
+
 class WeChatPayV3Gateway:
     def __init__(self, *, url, mchid, appid, cert_serial_no, private_key, apiv3_key, notify_url,
                  timeout, currency, public_key=None, public_key_id=None, cert_dir=None):
@@ -68,16 +133,22 @@ class WeChatPayV3Gateway:
         self.appid = appid
         self.currency = currency
         self.notify_url = notify_url
-        self._pay = WeChatPay(
-            wechatpay_type=WeChatPayType.NATIVE, mchid=mchid, private_key=private_key,
-            cert_serial_no=cert_serial_no, appid=appid, apiv3_key=apiv3_key, notify_url=notify_url,
-            cert_dir=cert_dir, timeout=timeout, public_key=public_key, public_key_id=public_key_id,
+        self._public_key_id = public_key_id if public_key else None
+        self._cert_dir = cert_dir
+        self._reloaded_at = 0.0
+        self._reload_lock = threading.Lock()
+        self._pay = build_sdk(
+            url=url, mchid=mchid, appid=appid, cert_serial_no=cert_serial_no, private_key=private_key,
+            apiv3_key=apiv3_key, notify_url=notify_url, timeout=timeout, public_key=public_key,
+            public_key_id=public_key_id, cert_dir=cert_dir,
         )
-        # The SDK has no base-URL option; the gateway attribute is stable in the pinned version.
-        self._pay._core._gate_way = url.rstrip("/")
+        # When an answer carries a serial it does not hold, the SDK downloads certificates after emptying
+        # its list, so a concurrent verification fails; swap a full list in instead.
+        self._pay._core._update_certificates = self.refresh_certificates
 
     @classmethod
     def from_config(cls, config):
+        """The gateway for the app's settings (keys are read from their files here, once)."""
         def read(name):
             path = config.get(name)
             return Path(path).read_text(encoding="utf-8").strip() if path else None
@@ -145,17 +216,69 @@ class WeChatPayV3Gateway:
         _, data = self._call(f"query_refund {out_refund_no}", self._pay.query_refund, out_refund_no=out_refund_no)
         return refund_from(data)
 
+    # -- platform certificates (certificate mode) --------------------------------------------------
+
+    def refresh_certificates(self) -> int:
+        """Download the platform certificates from the configured URL and swap them in whole.
+
+        Certificate mode only (the jobs process calls this on a schedule); returns how many are held.
+        The list is replaced, never emptied first, so a verification running meanwhile still works.
+        """
+        if not self._cert_dir:
+            return 0
+        core = self._pay._core
+        fresh = copy.copy(core)
+        fresh._certificates = []
+        fresh._update_certificates = type(core)._update_certificates.__get__(fresh)
+        fresh._update_certificates()  # GET {url}/v3/certificates; new ones are also written to cert_dir
+        if fresh._certificates:
+            core._certificates = fresh._certificates
+        return len(core._certificates)
+
+    def _holds_serial(self, serial: str) -> bool:
+        if self._public_key_id and serial == self._public_key_id:
+            return True
+        try:
+            number = int(serial, 16)
+        except ValueError:
+            return False
+        return any(certificate.serial_number == number for certificate in self._pay._core._certificates)
+
+    def _knows_serial(self, serial: str) -> bool:
+        """Whether a notification's serial names a key we hold: never a reason to download anything.
+
+        A serial we do not hold may be a certificate the jobs process has just downloaded: look at the
+        certificate folder again (disk only), at most once a minute.
+        """
+        if self._holds_serial(serial):
+            return True
+        if not self._cert_dir or len(serial) > 40:
+            return False
+        with self._reload_lock:
+            if time.monotonic() - self._reloaded_at < CERTIFICATE_RELOAD_INTERVAL:
+                return False
+            self._reloaded_at = time.monotonic()
+            on_disk = load_certificates(self._cert_dir)
+            if on_disk:
+                self._pay._core._certificates = on_disk
+        return self._holds_serial(serial)
+
+    # -- notifications ---------------------------------------------------------------------------
+
     def parse_notification(self, headers, body: bytes, now: datetime) -> Notification:
         if len(body) > NOTIFICATION_MAX_BYTES:
             raise NotificationRejected("body too large")
-        if headers.get("Wechatpay-Signature", "").startswith(SIGNTEST_PREFIX):
+        headers = {name: headers.get(name, "") for name in NOTIFICATION_HEADERS}
+        if headers["Wechatpay-Signature"].startswith(SIGNTEST_PREFIX):
             raise NotificationRejected("signature probe")
         try:
-            timestamp = int(headers.get("Wechatpay-Timestamp", ""))
+            timestamp = int(headers["Wechatpay-Timestamp"])
         except ValueError:
             raise NotificationRejected("missing timestamp") from None
         if abs(now.replace(tzinfo=timezone.utc).timestamp() - timestamp) > NOTIFICATION_MAX_AGE:
             raise NotificationRejected("timestamp outside the 5-minute window")
+        if not self._knows_serial(headers["Wechatpay-Serial"]):
+            raise NotificationRejected("unknown Wechatpay-Serial")
         try:
             data = self._pay.callback(headers, body)
         except Exception as exc:  # missing signature type, bad JSON, unsupported algorithm

@@ -22,8 +22,11 @@ def transaction_resource(order, keys, **changes):
 
 
 def signed_notification(keys, resource, *, event_type="TRANSACTION.SUCCESS", notification_id=None,
-                        timestamp=None, signing_key_path=None, raw_body=None, tamper_ciphertext=False):
-    """Return (headers, body bytes) of a notification signed with the sandbox platform key."""
+                        timestamp=None, signing_key_path=None, raw_body=None, tamper_ciphertext=False, serial=None):
+    """Return (headers, body bytes) of a notification signed with the sandbox platform key.
+
+    ``serial`` is the Wechatpay-Serial header: the public key's id unless given (e.g. the certificate's).
+    """
     if raw_body is None:
         nonce = crypto.random_nonce(12)
         associated = "refund" if event_type.startswith("REFUND.") else "transaction"
@@ -44,6 +47,6 @@ def signed_notification(keys, resource, *, event_type="TRANSACTION.SUCCESS", not
         "Content-Type": "application/json",
         "Wechatpay-Timestamp": timestamp, "Wechatpay-Nonce": nonce,
         "Wechatpay-Signature": crypto.sign(key, crypto.response_message(timestamp, nonce, raw_body)),
-        "Wechatpay-Serial": keys.public_key_id, "Wechatpay-Signature-Type": crypto.SIGNATURE_TYPE,
+        "Wechatpay-Serial": serial or keys.public_key_id, "Wechatpay-Signature-Type": crypto.SIGNATURE_TYPE,
     }
     return headers, raw_body
