@@ -1,11 +1,14 @@
 """The shop's application factory; `python app.py` runs the development stack."""
 import os
+import time
 
-from flask import Flask, render_template
+from flask import Flask, current_app, jsonify, render_template, request
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as config_module
-from extensions import csrf, db, login_manager, migrate
+from extensions import csrf, db, limiter, login_manager, migrate
 from http_policy import configure_logging, register_http_policy
 from templating import register_template_helpers
 
@@ -35,11 +38,13 @@ def create_app(config=None):
 
 def register_extensions(app):
     import models  # noqa: F401  (registers every table on the metadata)
+    import services.rate_limits  # noqa: F401  (registers the shopdb:// rate-limit storage)
 
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
 
 
 def register_blueprints(app):
@@ -60,14 +65,43 @@ def register_errorhandlers(app):
 
     def render_error(error):
         code = getattr(error, "code", 500) or 500
-        return render_template("errors/error.html", code=code, error=error), code
+        retry_after = None
+        if code == 429 and limiter.current_limit:  # Flask-Limiter adds the Retry-After header itself
+            retry_after = max(1, int(limiter.current_limit.reset_at - time.time()))
+        return render_template("errors/error.html", code=code, error=error, retry_after=retry_after), code
 
-    for code in (400, 403, 404, 405, 413, 500):
+    for code in (400, 403, 404, 405, 413, 429, 500):
         app.register_error_handler(code, render_error)
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         return render_template("errors/error.html", code=400, error=error, csrf=True), 400
+
+    for database_down in DATABASE_DOWN:
+        app.register_error_handler(database_down, database_unavailable)
+
+
+# The database could not be reached (restart, failover, network): answer 503 and ask to retry.
+DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeout)
+RETRY_AFTER_SECONDS = "5"
+
+
+def database_unavailable(error):
+    """503 without touching the database again: JSON for machines, a plain retry page for people."""
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        pass
+    app = current_app
+    app.logger.error("database unavailable during %s %s: %s", request.method, request.path, type(error).__name__)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS, "Cache-Control": "no-store"}
+    if request.blueprint == "webhooks":  # WeChat Pay retries a failed notification on its schedule
+        return jsonify(code="FAIL", message="系统繁忙"), 503, headers
+    if request.endpoint == "pay.status":
+        return jsonify(status="unavailable", message="系统繁忙，请稍后"), 503, headers
+    # Straight from the Jinja environment: the context processors (cart badge, login) would query again.
+    page = app.jinja_env.get_template("errors/unavailable.html").render(shop_name=app.config["SHOP_NAME"])
+    return page, 503, headers
 
 
 def register_commands(app):

@@ -42,9 +42,25 @@ def database_url(default):
 class Config:
     SECRET_KEY = env("SECRET_KEY", DEV_SECRET_KEY)
     SQLALCHEMY_DATABASE_URI = database_url(f"sqlite:///{INSTANCE_DIR / 'shop.sqlite3'}")
+    # Test a pooled connection before handing it out: one killed by a database restart is replaced.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SHOP_NAME = env("SHOP_NAME", "小满杂货铺")
     CATALOG_PAGE_SIZE = env_int("CATALOG_PAGE_SIZE", 8)
-    CART_MAX_QUANTITY = 99
+    # Abuse limits (README "Limits"). Most units of one product in one order:
+    CART_MAX_QUANTITY = env_int("CART_MAX_QUANTITY", 20)
+    # Most orders waiting for payment at once, per browser and per IP address (carrier NAT shares IPs).
+    MAX_PENDING_ORDERS_PER_VISITOR = env_int("MAX_PENDING_ORDERS_PER_VISITOR", 5)
+    MAX_PENDING_ORDERS_PER_IP = env_int("MAX_PENDING_ORDERS_PER_IP", 50)
+    # Requests per IP address (Flask-Limiter syntax), shared by every worker through RATELIMIT_STORAGE_URI.
+    RATELIMIT_CHECKOUT = env("RATELIMIT_CHECKOUT", "60 per minute")
+    RATELIMIT_PAY_ACTIONS = env("RATELIMIT_PAY_ACTIONS", "30 per minute")
+    # Active queries of WeChat Pay started by status polls, across all processes.
+    ACTIVE_QUERIES_PER_SECOND = env_int("ACTIVE_QUERIES_PER_SECOND", 20)
+    RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "shopdb://")
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_STRATEGY = "fixed-window"
+    # A counter store that fails must not take checkout down with it (the database has its own alarms).
+    RATELIMIT_SWALLOW_ERRORS = True
     # Minutes a customer has to pay before the order is closed and its stock released.
     ORDER_PAY_TIMEOUT = env_int("ORDER_PAY_TIMEOUT", 30)
     SESSION_COOKIE_HTTPONLY = True

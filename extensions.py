@@ -1,6 +1,8 @@
 """Flask extensions, created here once and bound to the app in create_app()."""
 import sqlite3
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -14,6 +16,8 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
+# Counters in Redis when RATELIMIT_STORAGE_URI says so, else in the database (services/rate_limits.py).
+limiter = Limiter(get_remote_address)
 
 
 @event.listens_for(Engine, "connect")

@@ -9,7 +9,7 @@ from jobs.claims import release
 from jobs.common import JobSummary, log, retry_delay, run_claimed
 from models import Order
 from payments import PaymentError
-from services.payment import close_order, record_event
+from services.payment import close_order, record_failure
 
 
 def retry_later(order_id: int, until: datetime, now: datetime) -> None:
@@ -49,8 +49,7 @@ def expire_orders(now: datetime) -> JobSummary:
 
     def on_error(order_id: int, until: datetime, error: Exception) -> None:
         if isinstance(error, PaymentError):
-            record_event(order_id, EventKind.EXPIRE, now, state=error.code, outcome=Outcome.ERROR,
-                         detail={"message": error.message})
+            record_failure(order_id, EventKind.EXPIRE, now, error)
         retry_later(order_id, until, now)
 
     run_claimed(summary, Order, criteria, order_by, now, handle, on_error)

@@ -9,7 +9,7 @@ from jobs.claims import release
 from jobs.common import JobSummary, backoff, next_check, retry_delay, run_claimed
 from models import Refund
 from payments import PaymentError
-from services.payment import record_event
+from services.payment import record_failure
 from services.refunds import refresh_refund
 
 
@@ -40,8 +40,8 @@ def follow_up_refunds(now: datetime) -> JobSummary:
     def on_error(refund_id: int, until: datetime, error: Exception) -> None:
         if isinstance(error, PaymentError):
             refund = db.session.get(Refund, refund_id, populate_existing=True)
-            record_event(refund.order_id, EventKind.REFUND_QUERY, now, state=error.code, outcome=Outcome.ERROR,
-                         detail={"out_refund_no": refund.out_refund_no, "message": error.message})
+            record_failure(refund.order_id, EventKind.REFUND_QUERY, now, error,
+                           detail={"out_refund_no": refund.out_refund_no})
         release(Refund, refund_id, until, next_query_at=now + retry_delay())
 
     run_claimed(summary, Refund, criteria, order_by, now, handle, on_error)

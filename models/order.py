@@ -65,6 +65,10 @@ class Order(Base):
     token: Mapped[str] = mapped_column(String(32), unique=True, default=new_token)
     # The checkout form's one-time token: the same form submitted twice finds this order, not a new one.
     submission_token: Mapped[str | None] = mapped_column(String(43), unique=True)
+    # Who placed it: the browser (a random id in its session) and its IP address, for the abuse limits
+    # and as the payer's IP that H5 payments must send to WeChat Pay.
+    visitor_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    client_ip: Mapped[str | None] = mapped_column(String(45), index=True)
     out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
     status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING, index=True)
     total_fen: Mapped[int]

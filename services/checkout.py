@@ -4,9 +4,10 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from core.vocabulary import OrderStatus
 from extensions import db
 from models import Delivery, Order, OrderItem, Product, new_out_trade_no
 from services.use_case import use_case
@@ -20,6 +21,34 @@ class CheckoutError(Exception):
         self.message = message
 
 
+class TooManyPendingOrders(CheckoutError):
+    """This browser (or address) already holds as many unpaid orders as allowed; try after ``retry_after`` s."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def check_pending_limits(visitor_id: str | None, client_ip: str | None, now: datetime) -> None:
+    """Refuse a new order while this browser or address holds too many unpaid ones (stock hoarding)."""
+    config = current_app.config
+    limits = (
+        (Order.visitor_id, visitor_id, config["MAX_PENDING_ORDERS_PER_VISITOR"],
+         "您已有 {count} 笔订单等待付款，请先付款或取消其中一笔，再提交新订单。"),
+        (Order.client_ip, client_ip, config["MAX_PENDING_ORDERS_PER_IP"],
+         "您所在网络的待付款订单太多了，请稍后再试。"),
+    )
+    for column, value, limit, message in limits:
+        if not value:
+            continue
+        count, soonest = db.session.execute(
+            select(func.count(Order.id), func.min(Order.expires_at))
+            .where(column == value, Order.status == OrderStatus.PENDING, Order.expires_at > now)
+        ).one()
+        if count >= limit:
+            raise TooManyPendingOrders(message.format(count=count), max(1, int((soonest - now).total_seconds())))
+
+
 def order_for_submission(submission_token: str | None) -> Order | None:
     """The order a checkout form already made, if this very form was submitted before."""
     if not submission_token:
@@ -30,12 +59,13 @@ def order_for_submission(submission_token: str | None) -> Order | None:
 @use_case
 def place_order(
     cart_lines: Mapping[int, int] | Iterable[tuple[int, int]], delivery: Delivery, now: datetime,
-    submission_token: str | None = None,
+    submission_token: str | None = None, visitor_id: str | None = None, client_ip: str | None = None,
 ) -> Order:
     """Reserve stock and create a pending order with price snapshots; commit, or roll back wholly.
 
     ``cart_lines`` is {product_id: quantity} (or its items); prices, names, stock and the active flag
-    are read from the database, never from the caller. Raises CheckoutError with nothing written.
+    are read from the database, never from the caller. Raises CheckoutError with nothing written
+    (TooManyPendingOrders when the browser or address already holds too many unpaid orders).
     A form submitted twice at once makes one order: the second meets the unique ``submission_token``
     (or finds the stock already taken by the first), rolls back and returns the first one's order.
     """
@@ -43,6 +73,7 @@ def place_order(
     if not items:
         raise CheckoutError("购物车是空的。")
     maximum = current_app.config["CART_MAX_QUANTITY"]
+    check_pending_limits(visitor_id, client_ip, now)
     try:
         products = {
             product.id: product
@@ -58,6 +89,8 @@ def place_order(
             created_at=now,
             expires_at=now + timedelta(minutes=current_app.config["ORDER_PAY_TIMEOUT"]),
             submission_token=submission_token,
+            visitor_id=visitor_id,
+            client_ip=client_ip,
             **asdict(delivery),
         )
         for product_id, quantity in items:

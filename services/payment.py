@@ -45,6 +45,32 @@ def record_event(order_id, kind: EventKind, now, *, state=None, outcome: Outcome
     return event
 
 
+def finish_reads() -> None:
+    """End the read-only transaction before asking WeChat Pay, so no connection or lock waits on it.
+
+    Called with nothing pending; ORM objects are reloaded on their next use, after the call.
+    """
+    db.session.commit()
+
+
+def record_failure(order_id, kind: EventKind, now, error: PaymentError, detail=None) -> None:
+    """Record that WeChat Pay could not be asked about an order: once per outage, not once per attempt.
+
+    While the order's latest event is the same failure, a repeat is only logged, so a minute without
+    WeChat Pay adds one row per order, not one per poll or job run. Flushed, not committed.
+    """
+    latest = db.session.execute(
+        select(PaymentEvent.outcome, PaymentEvent.state).where(PaymentEvent.order_id == order_id)
+        .order_by(PaymentEvent.id.desc()).limit(1)
+    ).first()
+    if latest and latest.outcome == Outcome.ERROR and latest.state == error.code:
+        log.info("payment_event order=%s kind=%s state=%s outcome=error (repeat, not recorded)",
+                 order_id, kind, error.code)
+        return
+    record_event(order_id, kind, now, state=error.code, outcome=Outcome.ERROR,
+                 detail={"message": error.message, **(detail or {})})
+
+
 def transition(order_id: int, target: OrderStatus, where=(), **values) -> OrderStatus | None:
     """Move an order to ``target`` from any allowed status (and only if ``where`` holds too).
 
@@ -136,27 +162,29 @@ def place_native_order(order: Order, now: datetime) -> None:
         return
     if order.code_url and order.code_url_expires_at and order.code_url_expires_at > now:
         return
+    order_id = order.id
     request = NativeOrderRequest(
         out_trade_no=order.out_trade_no, description=order.description, total_fen=order.total_fen,
         time_expire=order.expires_at, attach=order.token, notify_url=current_app.config["WECHATPAY_NOTIFY_URL"],
     )
+    finish_reads()
     try:
         code_url = get_gateway().create_native_order(request)
     except PaymentError as error:
-        record_event(order.id, EventKind.CREATE, now, state=error.code, outcome=Outcome.ERROR,
-                     detail={"message": error.message})
+        record_failure(order_id, EventKind.CREATE, now, error)
         db.session.commit()
         raise
-    order.code_url = code_url
-    order.code_url_expires_at = now + CODE_URL_LIFETIME
-    record_event(order.id, EventKind.CREATE, now, outcome=Outcome.CODE_URL)
+    db.session.execute(
+        update(Order).where(Order.id == order_id).values(code_url=code_url, code_url_expires_at=now + CODE_URL_LIFETIME)
+    )
+    record_event(order_id, EventKind.CREATE, now, outcome=Outcome.CODE_URL)
     db.session.commit()
 
 
-def query_wechat(order: Order) -> Transaction | None:
+def query_wechat(out_trade_no: str) -> Transaction | None:
     """The order as WeChat Pay knows it, or None when WeChat never saw it."""
     try:
-        return get_gateway().query(order.out_trade_no)
+        return get_gateway().query(out_trade_no)
     except PaymentError as error:
         if error.code == PaymentErrorCode.ORDER_NOT_EXIST:
             return None
@@ -166,12 +194,12 @@ def query_wechat(order: Order) -> Transaction | None:
 @use_case
 def refresh_order(order: Order, now: datetime, source: EventKind = EventKind.QUERY) -> Outcome:
     """Query WeChat Pay and apply the answer; raises PaymentError when WeChat cannot be asked."""
-    order_id = order.id
+    order_id, out_trade_no = order.id, order.out_trade_no
+    finish_reads()
     try:
-        txn = query_wechat(order)
+        txn = query_wechat(out_trade_no)
     except PaymentError as error:
-        db.session.rollback()
-        record_event(order_id, source, now, state=error.code, outcome=Outcome.ERROR)
+        record_failure(order_id, source, now, error)
         db.session.commit()
         raise
     outcome = apply_transaction(order, txn, now) if txn else Outcome.UNCHANGED
@@ -190,21 +218,22 @@ def close_order(order: Order, now: datetime, source: EventKind = EventKind.CLOSE
     query and the close is seen by the second query. Safe to run again after a crash at any step.
     Returns CLOSED, ALREADY_CLOSED, PAID, ALREADY_PAID or UNCHANGED (WeChat Pay still says NOTPAY).
     """
-    order_id = order.id
-    txn = query_wechat(order)
+    order_id, out_trade_no = order.id, order.out_trade_no
+    finish_reads()
+    gateway = get_gateway()
+    txn = query_wechat(out_trade_no)
     if not (txn and (txn.paid or txn.trade_state == TradeState.CLOSED)):
         try:
-            get_gateway().close(order.out_trade_no)
+            gateway.close(out_trade_no)
         except PaymentError as error:
             if error.retryable:
                 raise
-            log.info("close %s answered %s; querying again", order.out_trade_no, error.code)
-        txn = query_wechat(order)
+            log.info("close %s answered %s; querying again", out_trade_no, error.code)
+        txn = query_wechat(out_trade_no)
     if txn is None:
         # WeChat never knew the order (placing it failed), so closing it locally is the whole job.
-        gw = get_gateway()
-        txn = Transaction(out_trade_no=order.out_trade_no, trade_state=TradeState.CLOSED, mchid=gw.mchid,
-                          appid=gw.appid)
+        txn = Transaction(out_trade_no=out_trade_no, trade_state=TradeState.CLOSED, mchid=gateway.mchid,
+                          appid=gateway.appid)
     outcome = apply_transaction(order, txn, now)
     record_event(order_id, source, now, state=txn.trade_state, outcome=outcome, detail=transaction_detail(txn))
     db.session.commit()

@@ -18,7 +18,7 @@ from core.vocabulary import (
 from extensions import db
 from models import Order, Refund
 from payments import Notification, NotificationRejected, PaymentError, RefundResult, get_gateway
-from services.payment import record_event
+from services.payment import finish_reads, record_event
 from services.use_case import use_case
 
 log = logging.getLogger("shop.payments")
@@ -69,33 +69,35 @@ def create_refund(order: Order, amount_fen: int, reason: str, now: datetime) -> 
     if not 0 < amount_fen <= left:
         db.session.rollback()
         raise RefundRefused(f"退款金额须在 0.01 到 {fen_to_yuan(left)} 元之间")
+    order_id, out_trade_no, total_fen = order.id, order.out_trade_no, order.total_fen
     refund = Refund(
-        order_id=order.id, out_refund_no=new_out_refund_no(order), amount_fen=amount_fen,
+        order_id=order_id, out_refund_no=new_out_refund_no(order), amount_fen=amount_fen,
         reason=reason[:80], status=RefundStatus.PROCESSING, created_at=now, next_query_at=now + REFUND_FOLLOW_UP,
     )
+    out_refund_no = refund.out_refund_no
     db.session.add(refund)
     db.session.commit()  # the refund exists before WeChat hears of it: nothing is lost if we crash
 
     try:
-        result = get_gateway().refund(order.out_trade_no, refund.out_refund_no, amount_fen, order.total_fen, reason)
+        result = get_gateway().refund(out_trade_no, out_refund_no, amount_fen, total_fen, reason)
     except PaymentError as error:
         if error.retryable:
             # Acceptance unknown: the follow-up job queries by out_refund_no and settles it.
-            record_event(order.id, EventKind.REFUND, now, state=error.code, outcome=Outcome.PENDING,
-                         detail={"out_refund_no": refund.out_refund_no, "amount_fen": amount_fen})
+            record_event(order_id, EventKind.REFUND, now, state=error.code, outcome=Outcome.PENDING,
+                         detail={"out_refund_no": out_refund_no, "amount_fen": amount_fen})
             db.session.commit()
             raise
         db.session.execute(
-            update(Refund).where(Refund.id == refund.id, Refund.status == RefundStatus.PROCESSING)
+            update(Refund).where(Refund.out_refund_no == out_refund_no, Refund.status == RefundStatus.PROCESSING)
             .values(status=RefundStatus.CLOSED, next_query_at=None)
         )
-        record_event(order.id, EventKind.REFUND, now, state=error.code, outcome=Outcome.REFUSED,
-                     detail={"out_refund_no": refund.out_refund_no, "message": error.message})
+        record_event(order_id, EventKind.REFUND, now, state=error.code, outcome=Outcome.REFUSED,
+                     detail={"out_refund_no": out_refund_no, "message": error.message})
         db.session.commit()
         raise
     refund.refund_id = result.refund_id
     outcome = apply_refund_result(refund, result, now)
-    record_event(order.id, EventKind.REFUND, now, state=result.status, outcome=outcome, detail=refund_detail(result))
+    record_event(order_id, EventKind.REFUND, now, state=result.status, outcome=outcome, detail=refund_detail(result))
     db.session.commit()
     return refund
 
@@ -127,17 +129,19 @@ def apply_refund_result(refund: Refund, result: RefundResult, now: datetime) -> 
 @use_case
 def refresh_refund(refund: Refund, now: datetime) -> Outcome:
     """Query a PROCESSING refund and apply the answer; re-send it if WeChat never received it."""
+    order = db.session.get(Order, refund.order_id)
+    out_trade_no, total_fen = order.out_trade_no, order.total_fen
+    out_refund_no, amount_fen, reason, order_id = refund.out_refund_no, refund.amount_fen, refund.reason, order.id
+    finish_reads()
     gateway = get_gateway()
     try:
-        result = gateway.query_refund(refund.out_refund_no)
+        result = gateway.query_refund(out_refund_no)
     except PaymentError as error:
         if error.code != PaymentErrorCode.RESOURCE_NOT_EXISTS:
             raise
-        order = db.session.get(Order, refund.order_id)
-        result = gateway.refund(order.out_trade_no, refund.out_refund_no, refund.amount_fen, order.total_fen,
-                                refund.reason)
+        result = gateway.refund(out_trade_no, out_refund_no, amount_fen, total_fen, reason)
     outcome = apply_refund_result(refund, result, now)
-    record_event(refund.order_id, EventKind.REFUND_QUERY, now, state=result.status, outcome=outcome,
+    record_event(order_id, EventKind.REFUND_QUERY, now, state=result.status, outcome=outcome,
                  detail=refund_detail(result))
     db.session.commit()
     return outcome

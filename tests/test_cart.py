@@ -97,11 +97,11 @@ def test_posted_price_and_total_are_ignored(client, token, make_product):
 
 
 @pytest.mark.parametrize("quantity, message", [
-    ("-1", "数量须在 1 到 99 之间。"),
-    ("0", "数量须在 1 到 99 之间。"),
-    ("100", "数量须在 1 到 99 之间。"),
-    ("1000", "数量须在 1 到 99 之间。"),
-    ("99999999999999999999999", "数量须在 1 到 99 之间。"),
+    ("-1", "数量须在 1 到 20 之间。"),
+    ("0", "数量须在 1 到 20 之间。"),
+    ("21", "数量须在 1 到 20 之间。"),
+    ("1000", "数量须在 1 到 20 之间。"),
+    ("99999999999999999999999", "数量须在 1 到 20 之间。"),
     ("abc", "数量必须是整数。"),
     ("1.5", "数量必须是整数。"),
     ("1e3", "数量必须是整数。"),
@@ -187,13 +187,13 @@ def test_add_that_would_take_the_line_over_stock_is_400(app, client, token, make
 
 def test_add_that_would_take_the_line_over_the_maximum_is_400(app, client, token, make_product):
     product_id = make_product(stock=500)
-    put_in_cart(client, {product_id: 98})
+    put_in_cart(client, {product_id: 19})
 
     response = client.post("/cart/add", data={"csrf_token": token, "product_id": product_id, "quantity": "2"})
 
     assert response.status_code == 400
-    assert "每种商品最多购买 99 件，购物车中已有 98 件。" in text(response)
-    assert session_cart(client) == {str(product_id): 98}
+    assert "每种商品最多购买 20 件，购物车中已有 19 件。" in text(response)
+    assert session_cart(client) == {str(product_id): 19}
 
 
 def test_add_of_a_sold_out_product_is_400(app, client, token, make_product):
@@ -337,9 +337,9 @@ def test_update_changes_the_quantity(client, token, make_product):
 
 
 @pytest.mark.parametrize("quantity, message", [
-    ("-1", "数量须在 1 到 99 之间。"),
-    ("0", "数量须在 1 到 99 之间。"),
-    ("1000", "数量须在 1 到 99 之间。"),
+    ("-1", "数量须在 1 到 20 之间。"),
+    ("0", "数量须在 1 到 20 之间。"),
+    ("1000", "数量须在 1 到 20 之间。"),
     ("abc", "数量必须是整数。"),
     ("", "请填写数量。"),
     ("11", "库存不足：「龙井」仅剩 10 件。"),

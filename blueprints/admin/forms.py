@@ -44,6 +44,15 @@ class RefundForm(FlaskForm):
         self.amount_fen = fen
 
 
+# Orders can only have been placed within these days (a wider date is a typo, and would overflow).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def within_days(form, field):
+    if field.data and not FIRST_DAY <= field.data <= LAST_DAY:
+        raise ValidationError(f"日期须在 {FIRST_DAY} 到 {LAST_DAY} 之间")
+
+
 class OrderFilterForm(Form):
     """The order list's filters, read from the query string (GET, so no CSRF)."""
 
@@ -51,16 +60,14 @@ class OrderFilterForm(Form):
         locales = ["zh_CN", "zh"]  # WTForms' own messages (invalid date, invalid choice) in Chinese
 
     status = SelectField("状态", choices=STATUS_CHOICES, default="", validators=[Optional()])
-    date_from = DateField("下单日期从", validators=[Optional()], format="%Y-%m-%d")
-    date_to = DateField("至", validators=[Optional()], format="%Y-%m-%d")
+    date_from = DateField("下单日期从", validators=[Optional(), within_days], format="%Y-%m-%d")
+    date_to = DateField("至", validators=[Optional(), within_days], format="%Y-%m-%d")
     q = SearchField("搜索", validators=[Optional(), Length(max=64, message="搜索内容最多 64 个字符")],
                     render_kw={"placeholder": "订单号 / 姓名 / 手机号", "maxlength": 64})
 
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:
             raise ValidationError("结束日期不能早于开始日期")
-        if field.data and field.data > date(9998, 12, 30):
-            raise ValidationError("日期超出范围")
 
     def query_args(self) -> dict:
         """The active filters, for links (pagination, CSV export)."""

@@ -16,6 +16,7 @@ from blueprints.admin.csv_export import orders_csv
 from blueprints.admin.forms import OrderFilterForm, RefundForm
 from blueprints.admin.queries import filtered_orders, order_conditions, order_totals
 from blueprints.forms import EmptyForm
+from blueprints.paging import page_number
 from core.clock import format_local_time, utcnow
 from core.money import fen_to_yuan, format_fen
 from core.vocabulary import (
@@ -72,7 +73,7 @@ def orders():
     form, conditions = read_filters()
     if conditions is None:
         return render_template("admin/orders.html", form=form, page=None, totals=None, args={}), 400
-    page = db.paginate(filtered_orders(conditions), page=request.args.get("page", 1, type=int),
+    page = db.paginate(filtered_orders(conditions), page=page_number(),
                        per_page=PAGE_SIZE, error_out=False)
     # int(): PostgreSQL's SUM over integers is numeric (Decimal); the page wants plain integers.
     count, paid_count, paid_fen, refunded_fen = map(int, db.session.execute(order_totals(conditions)).one())

@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 
 from blueprints.cart.forms import AddToCartForm
 from blueprints.catalog import bp
+from blueprints.paging import page_number
 from extensions import db
 from models import Category, Product
 
@@ -17,7 +18,7 @@ def active_products():
 
 def paginate(statement):
     per_page = current_app.config["CATALOG_PAGE_SIZE"]
-    return db.paginate(statement, per_page=per_page, max_per_page=per_page)
+    return db.paginate(statement, page=page_number(), per_page=per_page, max_per_page=per_page)
 
 
 def render_product_page(product, form, status=200):

@@ -1,14 +1,20 @@
 """The checkout page: show the cart with the delivery form; on submit place the order."""
-from flask import flash, redirect, render_template, request, session, url_for
+import logging
+import secrets
+
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from sqlalchemy.exc import SQLAlchemyError
 
 from blueprints.checkout import bp
 from blueprints.checkout.forms import CheckoutForm, new_submission_token
 from core.clock import utcnow
+from extensions import limiter
 from payments import PaymentError
 from services.cart import cart_lines, clear_cart
-from services.checkout import CheckoutError, order_for_submission, place_order
+from services.checkout import CheckoutError, TooManyPendingOrders, order_for_submission, place_order
 from services.payment import place_native_order
 
+log = logging.getLogger("shop.checkout")
 DROPPED = "购物车中有商品已下架，已为您移除，请核对后再提交。"
 
 
@@ -24,12 +30,18 @@ def render_checkout(form, lines, status=200, error=None):
     ), status
 
 
+def visitor_id() -> str:
+    """This browser's random id, kept in its session: the per-visitor limit on unpaid orders counts by it."""
+    return session.setdefault("visitor", secrets.token_hex(16))
+
+
 def to_pay_page(order):
     clear_cart(session)
     return redirect(url_for("pay.order", token=order.token), 303)
 
 
 @bp.route("/checkout", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_CHECKOUT"], methods=["POST"])
 def checkout():
     """Take the delivery details and place the order for the cart (once per submitted form)."""
     if request.method == "POST":
@@ -54,12 +66,20 @@ def checkout():
     try:
         order = place_order(
             {line.product.id: line.quantity for line in lines}, form.delivery(), utcnow(),
-            submission_token=form.submission_token.data or None,
+            submission_token=form.submission_token.data or None, visitor_id=visitor_id(),
+            client_ip=request.remote_addr,
         )
+    except TooManyPendingOrders as error:
+        page, status = render_checkout(form, lines, 429, error=error.message)
+        return page, status, {"Retry-After": str(error.retry_after)}
     except CheckoutError as error:
         return render_checkout(form, lines, 409, error=error.message)
+    token = order.token
+    clear_cart(session)
     try:
         place_native_order(order, utcnow())
-    except PaymentError:
-        pass  # the order and its stock are kept; the pay page offers a retry with the same out_trade_no
-    return to_pay_page(order)
+    except (PaymentError, SQLAlchemyError) as error:
+        # The order and its stock are kept: whatever fails now, the customer lands on the order's page,
+        # which offers a retry with the same out_trade_no.
+        log.warning("order %s placed; asking WeChat Pay failed (%s)", token[:4], type(error).__name__)
+    return redirect(url_for("pay.order", token=token), 303)

@@ -1,23 +1,19 @@
 """The customer's order and pay pages, the status poll, and the customer's cancel."""
-import logging
-from concurrent.futures import ThreadPoolExecutor
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, url_for
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from blueprints.forms import EmptyForm
 from blueprints.pay import bp
+from blueprints.pay.active_queries import active_queries
 from core.clock import utcnow
 from core.vocabulary import PAID_STATUSES, EventKind, OrderStatus, Outcome
-from extensions import db
+from extensions import db, limiter
 from models import Order
 from payments import PaymentError
 from payments.qr import qr_data_uri
-from services.payment import PaymentMismatch, claim_active_query, close_order, place_native_order, refresh_order
-
-log = logging.getLogger("shop.payments")
-# Active queries triggered by status polls run here, so a poll never waits on WeChat Pay.
-active_queries = ThreadPoolExecutor(max_workers=4, thread_name_prefix="active-query")
+from services.payment import PaymentMismatch, claim_active_query, close_order, place_native_order
 
 
 def order_by_token(token):
@@ -60,7 +56,12 @@ def show(token):
     )
 
 
+def pay_action_limit():
+    return current_app.config["RATELIMIT_PAY_ACTIONS"]
+
+
 @bp.post("/pay/<token>/retry")
+@limiter.limit(pay_action_limit)
 def retry(token):
     """Place the WeChat Pay order again with the same out_trade_no."""
     order = order_by_token(token)
@@ -68,7 +69,7 @@ def retry(token):
         abort(400)
     try:
         place_native_order(order, utcnow())
-    except PaymentError:
+    except (PaymentError, SQLAlchemyError):
         flash("微信支付暂时无法下单，请稍后再试。", "error")
     return redirect(url_for("pay.show", token=token))
 
@@ -84,20 +85,8 @@ def status(token):
         if left == 0:
             state = "expired"
         elif claim_active_query(order, now):
-            active_queries.submit(run_active_query, current_app._get_current_object(), order.id)
+            active_queries.submit(order.id)
     return jsonify(status=state, seconds_left=left)
-
-
-def run_active_query(app, order_id):
-    with app.app_context():
-        try:
-            order = db.session.get(Order, order_id)
-            if order is not None and order.status == OrderStatus.PENDING:
-                refresh_order(order, utcnow(), source=EventKind.POLL_QUERY)
-        except Exception:  # logged, never raised: the next poll or the scheduler tries again
-            log.exception("active query for order %s failed", order_id)
-        finally:
-            db.session.remove()
 
 
 @bp.get("/pay/<token>/success")
@@ -129,6 +118,7 @@ CANCEL_MESSAGES_BY_STATUS = {
 
 
 @bp.post("/pay/<token>/cancel")
+@limiter.limit(pay_action_limit)
 def cancel(token):
     """Cancel a pending order: close it on WeChat Pay and give its stock back; paid wins."""
     order = order_by_token(token)
@@ -139,7 +129,7 @@ def cancel(token):
     else:
         try:
             message, category, endpoint = CANCEL_MESSAGES[close_order(order, utcnow(), EventKind.CUSTOMER_CANCEL)]
-        except (PaymentError, PaymentMismatch):  # logged by the service; the order stays as it was
+        except (PaymentError, PaymentMismatch, SQLAlchemyError):  # logged; the order stays as it was
             message, category, endpoint = TRY_LATER
     flash(message, category)
     return redirect(url_for(endpoint, token=token))
