@@ -3,12 +3,11 @@ import os
 import time
 
 from flask import Flask, current_app, jsonify, render_template, request
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as config_module
-from extensions import csrf, db, limiter, login_manager, migrate
+from extensions import DATABASE_DOWN, csrf, db, limiter, login_manager, migrate
 from http_policy import configure_logging, register_http_policy
 from templating import register_template_helpers
 
@@ -41,6 +40,19 @@ def register_extensions(app):
     import services.rate_limits  # noqa: F401  (registers the shopdb:// rate-limit storage)
 
     db.init_app(app)
+
+    @app.teardown_appcontext
+    def end_session(_error):
+        """End the request's transaction; a connection the database killed meanwhile is thrown away.
+
+        Registered after Flask-SQLAlchemy's teardown, so it runs first: a failed ROLLBACK there would
+        turn a page already rendered into a 500.
+        """
+        try:
+            db.session.close()
+        except SQLAlchemyError:
+            db.session().invalidate()
+
     migrate.init_app(app, db, render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -81,8 +93,6 @@ def register_errorhandlers(app):
         app.register_error_handler(database_down, database_unavailable)
 
 
-# The database could not be reached (restart, failover, network): answer 503 and ask to retry.
-DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeout)
 RETRY_AFTER_SECONDS = "5"
 
 

@@ -9,10 +9,14 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from models.base import Base
 
 db = SQLAlchemy(model_class=Base)
+# What a request meets when the database cannot be reached (restart, failover, network): answered 503.
+DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeout)
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()

@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, jsonify, request
 
 from core.clock import utcnow
-from extensions import csrf
+from extensions import DATABASE_DOWN, csrf
 from payments import NOTIFICATION_MAX_BYTES, NotificationRejected, get_gateway
 from services.notifications import handle_notification
 
@@ -38,6 +38,8 @@ def notify():
     except NotificationRejected as rejected:
         log.warning("notification %s rejected: %s", notification.id, rejected)
         return fail(400, "通知内容与订单不符")
+    except DATABASE_DOWN:
+        raise  # answered 503 FAIL by the app's handler; WeChat Pay delivers it again later
     except Exception:
         log.exception("notification %s failed", notification.id)
         return fail(500, "处理失败")

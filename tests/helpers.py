@@ -132,14 +132,16 @@ def pay_on_phone(app, wechat, order, at=None):
 class GatewaySpy:
     """The real gateway, counting the calls that reach WeChat Pay and running hooks before them (not a mock).
 
-    ``before={"query": fn}`` runs ``fn(out_trade_no)`` before each real query: a way to replay a race
-    (a payment arriving between two steps) at an exact moment.
+    ``before={"query": fn}`` runs ``fn(*args)`` before each real ``query``: a way to replay a race (a
+    payment arriving between two steps) at an exact moment, or to check what holds during a call.
     """
+
+    CALLS = ("create_native_order", "query", "close", "refund", "query_refund")
 
     def __init__(self, inner, before=None):
         self._inner = inner
         self._lock = threading.Lock()
-        self.calls = {"query": Counter(), "close": Counter()}
+        self.calls = {name: Counter() for name in self.CALLS}
         self.before = dict(before or {})
 
     @property
@@ -151,17 +153,14 @@ class GatewaySpy:
         return self.calls["close"]
 
     def __getattr__(self, name):
-        return getattr(self._inner, name)
+        if name not in self.CALLS:
+            return getattr(self._inner, name)
 
-    def _call(self, name, out_trade_no):
-        with self._lock:
-            self.calls[name][out_trade_no] += 1
-        if name in self.before:
-            self.before[name](out_trade_no)
-        return getattr(self._inner, name)(out_trade_no)
+        def call(*args, **kwargs):
+            with self._lock:
+                self.calls[name][args[0] if args else None] += 1
+            if name in self.before:
+                self.before[name](*args)
+            return getattr(self._inner, name)(*args, **kwargs)
 
-    def query(self, out_trade_no):
-        return self._call("query", out_trade_no)
-
-    def close(self, out_trade_no):
-        return self._call("close", out_trade_no)
+        return call
