@@ -79,8 +79,12 @@ class Config:
     JOBS_RETRY_SECONDS = env_int("JOBS_RETRY_SECONDS", 60)
     RECONCILE_BACKOFF_MINUTES = [float(m) for m in env("RECONCILE_BACKOFF_MINUTES", "1,3,5,10").split(",")]
     SHIP_DELAY_MINUTES = env_int("SHIP_DELAY_MINUTES", 0)
-    # How many reverse proxies (nginx) stand in front; their X-Forwarded-* headers are trusted.
+    # How many reverse proxies (nginx) stand in front; their X-Forwarded-For and -Proto headers are trusted.
     PROXY_COUNT = env_int("PROXY_COUNT", 0)
+    # Trust their X-Forwarded-Host too; off because nginx passes the Host itself (proxy_set_header Host $host).
+    PROXY_TRUST_HOST = env_bool("PROXY_TRUST_HOST", False)
+    # Strict-Transport-Security: None, "https" (only on requests that came over https) or "always".
+    HSTS = None
 
     @classmethod
     def init(cls, settings):
@@ -127,6 +131,7 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"
+    HSTS = "always"
 
     @classmethod
     def init(cls, settings):
@@ -137,9 +142,10 @@ class StagingConfig(ProductionConfig):
     """Production's serving (secure cookies, proxies, jobs as their own process) against the local sandbox.
 
     For `make loadtest` and rehearsals: it may use the sandbox's URL and generated keys (SANDBOX_KEY_DIR),
-    but it still refuses a weak or the development SECRET_KEY.
+    and sends HSTS only over https, but it still refuses a weak or the development SECRET_KEY.
     """
 
+    HSTS = "https"
     SANDBOX_KEY_DIR = env("SANDBOX_KEY_DIR")
 
     @classmethod

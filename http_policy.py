@@ -3,7 +3,7 @@ import logging
 import re
 import uuid
 
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 
 # Pages load only their own CSS and JS; the QR code is an inline data: image. No other origin.
 CONTENT_SECURITY_POLICY = "; ".join([
@@ -16,6 +16,7 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "form-action 'self'",
     "frame-ancestors 'none'",
 ])
+STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -39,8 +40,15 @@ def register_http_policy(app):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if sends_hsts(current_app.config["HSTS"]):
+            response.headers["Strict-Transport-Security"] = STRICT_TRANSPORT_SECURITY
         response.headers["X-Request-ID"] = g.get("request_id", "")
         return response
+
+
+def sends_hsts(policy) -> bool:
+    """Production sends HSTS always (browsers ignore it over http); staging only when served over https."""
+    return policy == "always" or (policy == "https" and request.is_secure)
 
 
 def configure_logging(level=logging.INFO):

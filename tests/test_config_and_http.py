@@ -5,9 +5,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import create_app
 from config import DEV_SECRET_KEY, INSTANCE_DIR
+from extensions import db
+from models import Order
 from settings_check import UnsafeSettings
 from tests.helpers import production_settings
 
@@ -48,6 +51,8 @@ def test_production_starts_with_complete_settings(production):
     app = production()
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["WECHATPAY_URL"] == "https://api.mch.weixin.qq.com"
+    assert app.test_client().get("/healthz").headers["Strict-Transport-Security"] == (
+        "max-age=31536000; includeSubDomains")
 
 
 @pytest.mark.parametrize("url", ["https://api2.mch.weixin.qq.com", "https://api.mch.weixin.qq.com/"])
@@ -185,6 +190,10 @@ def test_staging_serves_like_production_against_the_sandbox(database_url, sandbo
     assert app.config["WECHATPAY_MCHID"] == sandbox_keys.mchid
     assert app.config["SESSION_COOKIE_SECURE"] is True and app.config["PROXY_COUNT"] == 1
     assert app.config["SCHEDULER_EMBEDDED"] is False
+    client = app.test_client()
+    # The test client would default to https here (PREFERRED_URL_SCHEME), so say http.
+    assert "Strict-Transport-Security" not in client.get("/healthz", base_url="http://127.0.0.1:8000").headers
+    assert client.get("/healthz", base_url="https://staging.example.cn").headers["Strict-Transport-Security"]
 
 
 @pytest.mark.parametrize(("secret", "reason"), [
@@ -220,6 +229,54 @@ def test_testing_refuses_the_development_key(database_url):
 def test_an_unknown_shop_env_is_named(database_url):
     with pytest.raises(RuntimeError, match="SHOP_ENV='prod' is not one of: development, testing, staging"):
         create_app({"ENV": "prod", "SQLALCHEMY_DATABASE_URI": database_url})
+
+
+def probe_app(production, **changes):
+    """A production app with a route that shows what the app believes about the request."""
+    app = production(**changes)
+
+    @app.get("/_probe")
+    def probe():
+        from flask import request
+
+        return {"host": request.host, "remote_addr": request.remote_addr, "scheme": request.scheme}
+
+    return app
+
+
+FORWARDED = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}
+
+
+def test_behind_the_proxy_only_for_and_proto_are_trusted_by_default(production):
+    app = probe_app(production)
+    assert isinstance(app.wsgi_app, ProxyFix)
+    seen = app.test_client().get("/_probe", headers={"Host": "shop.example.cn", **FORWARDED}).get_json()
+    assert seen == {"host": "shop.example.cn", "remote_addr": "203.0.113.7", "scheme": "https"}
+
+
+def test_proxy_trust_host_trusts_x_forwarded_host(production):
+    app = probe_app(production, PROXY_TRUST_HOST=True)
+    seen = app.test_client().get("/_probe", headers={"Host": "shop.example.cn", **FORWARDED}).get_json()
+    assert seen["host"] == "evil.example"
+
+
+def test_no_hsts_in_development_over_http(client):
+    assert "Strict-Transport-Security" not in client.get("/").headers
+
+
+def test_order_and_pay_pages_are_never_cached(app, client, make_order):
+    order = make_order()
+    for path in ("/orders/{}", "/pay/{}", "/pay/{}/status", "/pay/{}/success"):
+        response = client.get(path.format(order.token))
+        assert response.status_code in (200, 302), path
+        assert response.headers["Cache-Control"] == "no-store", path
+    with app.app_context():
+        db.session.get(Order, order.id).status = "paid"
+        db.session.commit()
+    for path in ("/orders/{}", "/pay/{}/success"):
+        response = client.get(path.format(order.token))
+        assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store", path
+    assert "no-store" not in client.get("/").headers.get("Cache-Control", "")
 
 
 def test_healthz_reports_the_database(client):

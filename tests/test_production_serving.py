@@ -60,6 +60,7 @@ def test_gunicorn_serves_the_shop_with_its_config(production_env):
         assert response.json() == {"status": "ok", "database": "ok"}
         assert response.headers["X-Request-ID"] == "rid-42"
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
         assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
         cookie = requests.get(f"http://127.0.0.1:{port}/admin/login", timeout=5).headers["Set-Cookie"]
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
