@@ -1,4 +1,7 @@
-"""What every response carries: security headers and a request id that also tags the log lines."""
+"""What every response carries: security headers and a request id that also tags the log lines.
+
+Order tokens are bearer credentials for the customer's order page, so log lines never carry them whole.
+"""
 import logging
 import re
 import uuid
@@ -18,6 +21,27 @@ CONTENT_SECURITY_POLICY = "; ".join([
 ])
 STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# An order token after /orders/ or /pay/ (tokens are 22 URL-safe characters; '/pay/notify' is too short to match).
+ORDER_TOKEN_RE = re.compile(r"(/(?:orders|pay)/[A-Za-z0-9_%-]{4})[A-Za-z0-9_%-]{4,}")
+
+
+def mask_order_tokens(text: str) -> str:
+    """'/pay/Ab3dKq9Zx_Lw2Pm7Nn4Rt0/status' -> '/pay/Ab3d…/status': tells orders apart, opens none."""
+    return ORDER_TOKEN_RE.sub(r"\1…", text)
+
+
+class MaskOrderTokens(logging.Filter):
+    """Mask order tokens in a record's final message (request lines, URLs in errors)."""
+
+    def filter(self, record):
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is logging's to report, not ours
+            return True
+        masked = mask_order_tokens(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
 
 
 class RequestIdFilter(logging.Filter):
@@ -28,7 +52,17 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+MASK_ORDER_TOKENS = MaskOrderTokens()
+
+
+def mask_tokens_in_request_log():
+    """Mask tokens in the werkzeug server's request lines (`python app.py`, `flask run`, the tests' live shop)."""
+    logging.getLogger("werkzeug").addFilter(MASK_ORDER_TOKENS)  # the same instance is added once
+
+
 def register_http_policy(app):
+    mask_tokens_in_request_log()
+
     @app.before_request
     def assign_request_id():
         incoming = request.headers.get("X-Request-ID", "")
@@ -55,7 +89,9 @@ def configure_logging(level=logging.INFO):
     """One line per record, with the request id; used by the dev runner, gunicorn and the jobs."""
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(MASK_ORDER_TOKENS)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    mask_tokens_in_request_log()

@@ -19,6 +19,8 @@ from models import Order, PaymentEvent, Product
 # The owner account the `owner` fixture creates.
 OWNER = "owner"
 PASSWORD = "correct horse battery"
+# The tests' app signs with this (conftest's app_config); testing accepts any key but the development one.
+SECRET_KEY = "test-secret"
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 SUBMISSION_RE = re.compile(r'name="submission_token" type="hidden" value="([^"]*)"')

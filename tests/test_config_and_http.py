@@ -1,18 +1,21 @@
 """Configuration safety, the health check, security headers, request ids and what the logs may show."""
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import requests
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import create_app
 from config import DEV_SECRET_KEY, INSTANCE_DIR
 from extensions import db
+from http_policy import mask_order_tokens
 from models import Order
 from settings_check import UnsafeSettings
-from tests.helpers import production_settings
+from tests.helpers import production_settings, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 STRONG_KEY = "q3V9-tL0xZr_8mKpW2sYc7NbHf4JdUe6"  # 32 characters, all different
@@ -277,6 +280,42 @@ def test_order_and_pay_pages_are_never_cached(app, client, make_order):
         response = client.get(path.format(order.token))
         assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store", path
     assert "no-store" not in client.get("/").headers.get("Cache-Control", "")
+
+
+TOKEN = "Ab3dKq9Zx_Lw2Pm7Nn4Rt0"
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    (f"GET /pay/{TOKEN} HTTP/1.1", "GET /pay/Ab3d… HTTP/1.1"),
+    (f"GET /pay/{TOKEN}/status HTTP/1.1", "GET /pay/Ab3d…/status HTTP/1.1"),
+    (f"POST /pay/{TOKEN}/cancel", "POST /pay/Ab3d…/cancel"),
+    (f"/orders/{TOKEN}?x=1", "/orders/Ab3d…?x=1"),
+    (f"https://shop.example.cn/pay/{TOKEN}/success", "https://shop.example.cn/pay/Ab3d…/success"),
+    ("POST /pay/notify HTTP/1.1", "POST /pay/notify HTTP/1.1"),
+    ("GET /admin/orders/42 HTTP/1.1", "GET /admin/orders/42 HTTP/1.1"),
+])
+def test_order_tokens_are_masked_to_their_first_four_characters(text, masked):
+    assert mask_order_tokens(text) == masked
+    assert mask_order_tokens(masked) == masked
+
+
+def test_the_development_servers_request_log_masks_order_tokens(app, make_order, live_shop, caplog):
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    order = make_order()
+    with requests.Session() as http:
+        http.trust_env = False
+        assert http.get(f"{live_shop}/orders/{order.token}", timeout=10).status_code == 200  # via the pay page
+        assert http.get(f"{live_shop}/pay/{order.token}/status", timeout=10).status_code == 200
+
+    def request_lines():
+        lines = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
+        return lines if len(lines) >= 3 else None
+
+    lines = wait_for(request_lines)
+    assert any(f"GET /orders/{order.token[:4]}… HTTP/1.1" in line for line in lines), lines
+    assert any(f"GET /pay/{order.token[:4]}…/status HTTP/1.1" in line for line in lines), lines
+    assert not any(order.token in line for line in lines)
+    assert order.token not in caplog.text
 
 
 def test_healthz_reports_the_database(client):

@@ -70,6 +70,46 @@ def test_gunicorn_serves_the_shop_with_its_config(production_env):
     assert production_env["SECRET_KEY"] not in output and "throw-away" not in output
 
 
+def test_gunicorns_access_log_masks_order_tokens(production_env, make_order):
+    order = make_order()
+    port = free_port()
+    server = start_gunicorn(production_env, port)
+    try:
+        page = first_answer(server, f"http://127.0.0.1:{port}/orders/{order.token}")  # redirects to the pay page
+        assert page.status_code == 200 and page.url.endswith(f"/pay/{order.token}")
+        assert page.headers["Cache-Control"] == "no-store"
+        status = requests.get(f"http://127.0.0.1:{port}/pay/{order.token}/status", timeout=5)
+        assert status.json()["status"] == "pending"
+    finally:
+        output = stop(server)
+    masked = f"{order.token[:4]}…"
+    assert f'"GET /orders/{masked} HTTP/1.1" 302' in output
+    assert f'"GET /pay/{masked} HTTP/1.1" 200' in output
+    assert f'"GET /pay/{masked}/status HTTP/1.1" 200' in output
+    assert order.token not in output
+
+
+def test_every_access_log_atom_is_masked_not_only_the_request_line():
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from gunicorn_logging import MaskingLogger
+
+    token = "Ab3dKq9Zx_Lw2Pm7Nn4Rt0"
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/pay/{token}?from=/orders/{token}", "PATH_INFO": f"/pay/{token}",
+               "QUERY_STRING": f"from=/orders/{token}", "SERVER_PROTOCOL": "HTTP/1.1",
+               "HTTP_REFERER": f"https://shop.example.cn/orders/{token}", "REMOTE_ADDR": "127.0.0.1"}
+    response = SimpleNamespace(status="302 FOUND", sent=0, headers=[("Location", f"/pay/{token}")])
+    request = SimpleNamespace(headers=[("REFERER", environ["HTTP_REFERER"])])
+    atoms = MaskingLogger(Config()).atoms(response, request, environ, timedelta(milliseconds=3))
+    assert atoms["r"] == "GET /pay/Ab3d…?from=/orders/Ab3d… HTTP/1.1"
+    assert (atoms["U"], atoms["q"], atoms["f"]) == ("/pay/Ab3d…", "from=/orders/Ab3d…", "https://shop.example.cn/orders/Ab3d…")
+    assert atoms["{location}o"] == "/pay/Ab3d…" and atoms["{referer}i"] == atoms["f"]
+    assert not any(token in value for value in atoms.values() if isinstance(value, str))
+
+
 def test_gunicorn_refuses_to_start_without_shop_env(production_env):
     env = {name: value for name, value in production_env.items() if name != "SHOP_ENV"}
     server = start_gunicorn(env, free_port())
