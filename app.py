@@ -22,9 +22,11 @@ def create_app(config=None):
     settings_class.init(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
     if app.config["PROXY_COUNT"]:
-        # Behind nginx: take the client's IP and scheme from the proxy's headers, trusting only it.
+        # Behind nginx: take the client's IP and scheme from the proxy's headers, trusting only it. The host
+        # comes from the Host header nginx sets; X-Forwarded-Host only when PROXY_TRUST_HOST says so.
         n = app.config["PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        x_host = n if app.config["PROXY_TRUST_HOST"] else 0
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=x_host)
 
     register_extensions(app)
     register_blueprints(app)

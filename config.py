@@ -1,20 +1,20 @@
 """Configuration classes read from environment variables.
 
 Secrets (SECRET_KEY, WeChat Pay keys) come from the environment or from files in
-``instance/``; nothing secret has a usable production default.
+``instance/``; nothing secret has a usable default outside development. What production and staging
+refuse to start with is in settings_check.py.
 """
 import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
+# Public (it is in git): only development may sign sessions with it.
 DEV_SECRET_KEY = "dev-only-not-secret"
-REAL_WECHATPAY_URL = "https://api.mch.weixin.qq.com"
-REQUIRED_WECHATPAY_SETTINGS = (
-    "WECHATPAY_MCHID", "WECHATPAY_APPID", "WECHATPAY_CERT_SERIAL_NO", "WECHATPAY_PRIVATE_KEY_FILE",
-    "WECHATPAY_APIV3_KEY_FILE",
-)
+# WeChat Pay's API and its backup host: the only URLs production accepts.
+WECHATPAY_API_URLS = ("https://api.mch.weixin.qq.com", "https://api2.mch.weixin.qq.com")
 
 
 def env(name, default=None):
@@ -40,7 +40,7 @@ def database_url(default):
 
 
 class Config:
-    SECRET_KEY = env("SECRET_KEY", DEV_SECRET_KEY)
+    SECRET_KEY = env("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = database_url(f"sqlite:///{INSTANCE_DIR / 'shop.sqlite3'}")
     # Test a pooled connection before handing it out: one killed by a database restart is replaced.
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
@@ -71,7 +71,7 @@ class Config:
     CURRENCY = "CNY"
 
     # WeChat Pay API v3. Key material is read from files so it never sits in the environment or git.
-    WECHATPAY_URL = env("WECHATPAY_URL", REAL_WECHATPAY_URL)
+    WECHATPAY_URL = env("WECHATPAY_URL", WECHATPAY_API_URLS[0])
     WECHATPAY_MCHID = env("WECHATPAY_MCHID")
     WECHATPAY_APPID = env("WECHATPAY_APPID")
     WECHATPAY_CERT_SERIAL_NO = env("WECHATPAY_CERT_SERIAL_NO")
@@ -97,8 +97,12 @@ class Config:
     SHIP_DELAY_MINUTES = env_int("SHIP_DELAY_MINUTES", 0)
     # Certificate mode: hours between downloads of WeChat Pay's platform certificates (jobs process).
     CERTIFICATE_REFRESH_HOURS = float(env("CERTIFICATE_REFRESH_HOURS", "12"))
-    # How many reverse proxies (nginx) stand in front; their X-Forwarded-* headers are trusted.
+    # How many reverse proxies (nginx) stand in front; their X-Forwarded-For and -Proto headers are trusted.
     PROXY_COUNT = env_int("PROXY_COUNT", 0)
+    # Trust their X-Forwarded-Host too; off because nginx passes the Host itself (proxy_set_header Host $host).
+    PROXY_TRUST_HOST = env_bool("PROXY_TRUST_HOST", False)
+    # Strict-Transport-Security: None, "https" (only on requests that came over https) or "always".
+    HSTS = None
 
     @classmethod
     def init(cls, settings):
@@ -109,6 +113,7 @@ class DevelopmentConfig(Config):
     """Local development: SQLite in instance/, the sandbox with generated keys, embedded jobs."""
 
     DEBUG = False
+    SECRET_KEY = env("SECRET_KEY", DEV_SECRET_KEY)
     SANDBOX_PORT = env_int("SANDBOX_PORT", 5001)
     SANDBOX_KEY_DIR = env("SANDBOX_KEY_DIR", str(INSTANCE_DIR / "wechatpay"))
     WECHATPAY_URL = env("WECHATPAY_URL", f"http://127.0.0.1:{SANDBOX_PORT}")
@@ -123,6 +128,8 @@ class DevelopmentConfig(Config):
 
 class TestingConfig(DevelopmentConfig):
     TESTING = True
+    # Never the development key: a random one per process unless a test gives its own.
+    SECRET_KEY = env("SECRET_KEY") or secrets.token_urlsafe(32)
     SQLALCHEMY_DATABASE_URI = database_url("sqlite://")
     SCHEDULER_EMBEDDED = False
     # Tests start their own sandbox and pass its key folder in; none by default.
@@ -130,26 +137,47 @@ class TestingConfig(DevelopmentConfig):
 
     @classmethod
     def init(cls, settings):
+        refuse_unsafe("testing", settings)
         if settings.get("SANDBOX_KEY_DIR"):
             use_sandbox_keys(settings)
 
 
 class ProductionConfig(Config):
+    """Real customers and real money: refuses every unsafe setting (settings_check.PRODUCTION_RULES)."""
+
     PROXY_COUNT = env_int("PROXY_COUNT", 1)
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"
+    HSTS = "always"
 
     @classmethod
     def init(cls, settings):
-        if not settings.get("SECRET_KEY") or settings["SECRET_KEY"] == DEV_SECRET_KEY:
-            raise RuntimeError("Production needs SECRET_KEY set to a long random value.")
-        missing = [name for name in REQUIRED_WECHATPAY_SETTINGS if not settings.get(name)]
-        if missing:
-            raise RuntimeError("Production needs the WeChat Pay settings: " + ", ".join(missing))
-        notify_url = settings.get("WECHATPAY_NOTIFY_URL") or ""
-        if not notify_url.startswith("https://"):
-            raise RuntimeError("Production needs WECHATPAY_NOTIFY_URL set to the shop's public https URL.")
+        refuse_unsafe("production", settings)
+
+
+class StagingConfig(ProductionConfig):
+    """Production's serving (secure cookies, proxies, jobs as their own process) against the local sandbox.
+
+    For `make loadtest` and rehearsals: it may use the sandbox's URL and generated keys (SANDBOX_KEY_DIR),
+    and sends HSTS only over https, but it still refuses a weak or the development SECRET_KEY.
+    """
+
+    HSTS = "https"
+    SANDBOX_KEY_DIR = env("SANDBOX_KEY_DIR")
+
+    @classmethod
+    def init(cls, settings):
+        if settings.get("SANDBOX_KEY_DIR"):
+            use_sandbox_keys(settings)
+        refuse_unsafe("staging", settings)
+
+
+def refuse_unsafe(environment, settings):
+    """Raise settings_check.UnsafeSettings naming every setting that ``environment`` refuses."""
+    import settings_check  # imported here: it reads this module's constants
+
+    settings_check.refuse_unsafe(environment, settings, settings_check.RULES[environment])
 
 
 def use_sandbox_keys(settings):
@@ -170,8 +198,14 @@ def use_sandbox_keys(settings):
     )
 
 
-CONFIGS = {"development": DevelopmentConfig, "testing": TestingConfig, "production": ProductionConfig}
+CONFIGS = {
+    "development": DevelopmentConfig, "testing": TestingConfig, "staging": StagingConfig,
+    "production": ProductionConfig,
+}
 
 
 def config_class(name=None):
-    return CONFIGS[name or env("SHOP_ENV", "development")]
+    name = name or env("SHOP_ENV", "development")
+    if name not in CONFIGS:
+        raise RuntimeError(f"SHOP_ENV={name!r} is not one of: {', '.join(CONFIGS)}.")
+    return CONFIGS[name]

@@ -12,4 +12,6 @@ keepalive = 5
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+# Order tokens in URLs are masked in the access and error logs (/pay/Ab3d…).
+logger_class = "gunicorn_logging.MaskingLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

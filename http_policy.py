@@ -1,9 +1,12 @@
-"""What every response carries: security headers and a request id that also tags the log lines."""
+"""What every response carries: security headers and a request id that also tags the log lines.
+
+Order tokens are bearer credentials for the customer's order page, so log lines never carry them whole.
+"""
 import logging
 import re
 import uuid
 
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 
 # Pages load only their own CSS and JS; the QR code is an inline data: image. No other origin.
 CONTENT_SECURITY_POLICY = "; ".join([
@@ -16,7 +19,29 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "form-action 'self'",
     "frame-ancestors 'none'",
 ])
+STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# An order token after /orders/ or /pay/ (tokens are 22 URL-safe characters; '/pay/notify' is too short to match).
+ORDER_TOKEN_RE = re.compile(r"(/(?:orders|pay)/[A-Za-z0-9_%-]{4})[A-Za-z0-9_%-]{4,}")
+
+
+def mask_order_tokens(text: str) -> str:
+    """'/pay/Ab3dKq9Zx_Lw2Pm7Nn4Rt0/status' -> '/pay/Ab3d…/status': tells orders apart, opens none."""
+    return ORDER_TOKEN_RE.sub(r"\1…", text)
+
+
+class MaskOrderTokens(logging.Filter):
+    """Mask order tokens in a record's final message (request lines, URLs in errors)."""
+
+    def filter(self, record):
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is logging's to report, not ours
+            return True
+        masked = mask_order_tokens(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
 
 
 class RequestIdFilter(logging.Filter):
@@ -27,7 +52,17 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+MASK_ORDER_TOKENS = MaskOrderTokens()
+
+
+def mask_tokens_in_request_log():
+    """Mask tokens in the werkzeug server's request lines (`python app.py`, `flask run`, the tests' live shop)."""
+    logging.getLogger("werkzeug").addFilter(MASK_ORDER_TOKENS)  # the same instance is added once
+
+
 def register_http_policy(app):
+    mask_tokens_in_request_log()
+
     @app.before_request
     def assign_request_id():
         incoming = request.headers.get("X-Request-ID", "")
@@ -39,15 +74,24 @@ def register_http_policy(app):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if sends_hsts(current_app.config["HSTS"]):
+            response.headers["Strict-Transport-Security"] = STRICT_TRANSPORT_SECURITY
         response.headers["X-Request-ID"] = g.get("request_id", "")
         return response
+
+
+def sends_hsts(policy) -> bool:
+    """Production sends HSTS always (browsers ignore it over http); staging only when served over https."""
+    return policy == "always" or (policy == "https" and request.is_secure)
 
 
 def configure_logging(level=logging.INFO):
     """One line per record, with the request id; used by the dev runner, gunicorn and the jobs."""
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(MASK_ORDER_TOKENS)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    mask_tokens_in_request_log()

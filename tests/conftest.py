@@ -17,7 +17,7 @@ from core.clock import utcnow
 from extensions import db
 from models import Category, Order, OrderItem, Product, new_out_trade_no
 from payments import get_gateway
-from tests.helpers import GatewaySpy, order_row, wait_for
+from tests.helpers import SECRET_KEY, GatewaySpy, order_row, wait_for
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -61,7 +61,7 @@ def database_url(tmp_path):
 @pytest.fixture
 def app_config(request, database_url):
     """Overrides for create_app(); a module may override this fixture to add to it before `app` is built."""
-    config = {"ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test-secret"}
+    config = {"ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": SECRET_KEY}
     if request.node.get_closest_marker("wechatpay"):
         wechat = request.getfixturevalue("wechat")
         config.update(SANDBOX_KEY_DIR=str(wechat.keys.directory), WECHATPAY_URL=wechat.url,

@@ -1,5 +1,6 @@
 """Helpers the test modules share (fixtures live in conftest.py)."""
 import re
+import secrets
 import socket
 import threading
 import time
@@ -18,6 +19,8 @@ from models import Order, PaymentEvent, Product
 # The owner account the `owner` fixture creates.
 OWNER = "owner"
 PASSWORD = "correct horse battery"
+# The tests' app signs with this (conftest's app_config); testing accepts any key but the development one.
+SECRET_KEY = "test-secret"
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 SUBMISSION_RE = re.compile(r'name="submission_token" type="hidden" value="([^"]*)"')
@@ -28,6 +31,25 @@ def csrf_token_from(html: str) -> str:
     match = CSRF_RE.search(html)
     assert match, "page has no CSRF token"
     return match.group(1) or match.group(2)
+
+
+def production_settings(folder, **changes) -> dict:
+    """create_app() overrides production accepts: a strong key and throw-away key files written into ``folder``.
+
+    The files are readable but hold no real keys: tests that use these settings never call WeChat Pay.
+    """
+    for name in ("apiclient_key.pem", "apiv3_key", "pub_key.pem"):
+        (folder / name).write_text(f"throw-away {name} for tests")
+    return {
+        "ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
+        "WECHATPAY_NOTIFY_URL": "https://shop.example.cn/pay/notify",
+        "WECHATPAY_MCHID": "1900000109", "WECHATPAY_APPID": "wx0000000000000001", "WECHATPAY_CERT_SERIAL_NO": "ABC123",
+        "WECHATPAY_PRIVATE_KEY_FILE": str(folder / "apiclient_key.pem"),
+        "WECHATPAY_APIV3_KEY_FILE": str(folder / "apiv3_key"),
+        "WECHATPAY_PUBLIC_KEY_FILE": str(folder / "pub_key.pem"),
+        "WECHATPAY_PUBLIC_KEY_ID": "PUB_KEY_ID_0119000001092025112700000000000000",
+        **changes,
+    }
 
 
 def wait_for(condition, timeout=10.0, interval=0.05):

@@ -13,7 +13,7 @@ from blueprints.admin.commands import create_owner, dev_owner_banner, ensure_dev
 from core.clock import utcnow
 from extensions import db
 from models import LoginFailure, Order, Owner, PaymentEvent
-from tests.helpers import OWNER, PASSWORD, csrf_token_from, login
+from tests.helpers import OWNER, PASSWORD, csrf_token_from, login, production_settings
 
 # Every owner route but the login page, with the order id filled in. Kept in step with the URL map
 # by test_the_route_list_covers_every_admin_route, so a new route cannot skip the login check.
@@ -194,14 +194,8 @@ def test_session_cookie_is_httponly_and_samesite(client, owner):
 
 
 def test_session_cookie_is_secure_in_production(database_url, tmp_path):
-    # Production refuses to start without WeChat Pay settings; login never reads the key files.
-    app = create_app({
-        "ENV": "production", "SECRET_KEY": "p" * 48, "SQLALCHEMY_DATABASE_URI": database_url,
-        "WECHATPAY_NOTIFY_URL": "https://shop.example/pay/notify", "WECHATPAY_MCHID": "1900000001",
-        "WECHATPAY_APPID": "wx0000000000000001", "WECHATPAY_CERT_SERIAL_NO": "SERIAL",
-        "WECHATPAY_PRIVATE_KEY_FILE": str(tmp_path / "unused.pem"),
-        "WECHATPAY_APIV3_KEY_FILE": str(tmp_path / "unused"),
-    })
+    # Production refuses to start without WeChat Pay settings; login never uses the key files.
+    app = create_app(production_settings(tmp_path, SQLALCHEMY_DATABASE_URI=database_url))
     with app.app_context():
         db.drop_all()
         db.create_all()

@@ -9,7 +9,9 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Order, PaymentEvent, Product
-from tests.helpers import buy, csrf_token_from, wait_for
+from payments import get_gateway
+from services.payment import order_attach
+from tests.helpers import SECRET_KEY, buy, csrf_token_from, wait_for
 
 pytestmark = pytest.mark.wechatpay
 
@@ -169,3 +171,12 @@ def test_cancel_and_retry_need_a_csrf_token(app, client, live_shop, wechat, make
 def test_unknown_token_is_404(client):
     assert client.get("/pay/nope").status_code == 404
     assert client.get("/pay/nope/status").status_code == 404
+
+
+def test_wechat_pay_is_sent_an_opaque_attach_never_the_order_token(app, placed):
+    order = placed()
+    with app.app_context():
+        attach = get_gateway().query(order.out_trade_no).attach  # as WeChat Pay stored it
+    assert attach == order_attach(order.token, SECRET_KEY)
+    assert len(attach) == 32 and order.token not in attach and order.token[:8] not in attach
+    assert order_attach(order.token, "another key") != attach  # keyed: not computable from the token alone

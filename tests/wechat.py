@@ -4,6 +4,8 @@ import time
 import uuid
 
 from sandbox import crypto
+from services.payment import order_attach
+from tests.helpers import SECRET_KEY
 
 
 def transaction_resource(order, keys, **changes):
@@ -12,7 +14,8 @@ def transaction_resource(order, keys, **changes):
         "mchid": keys.mchid, "appid": keys.appid, "out_trade_no": order.out_trade_no,
         "transaction_id": "4200000" + uuid.uuid4().hex[:21].upper(),
         "trade_type": "NATIVE", "trade_state": "SUCCESS", "trade_state_desc": "支付成功",
-        "bank_type": "OTHERS", "attach": order.token, "success_time": "2026-11-27T20:00:00+08:00",
+        "bank_type": "OTHERS", "attach": order_attach(order.token, SECRET_KEY),
+        "success_time": "2026-11-27T20:00:00+08:00",
         "payer": {"openid": "oSandboxPayer"},
         "amount": {"total": order.total_fen, "payer_total": order.total_fen, "currency": "CNY",
                    "payer_currency": "CNY"},
