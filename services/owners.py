@@ -1,4 +1,4 @@
-"""Owner accounts: creating one, and setting a new password, each checked against the password rule."""
+"""Owner accounts: creating one, and setting a new password, which also ends every session of the owner."""
 import re
 
 from sqlalchemy import select
@@ -6,6 +6,7 @@ from sqlalchemy.exc import IntegrityError
 
 from extensions import db
 from models import Owner
+from services.owner_login import revoke_sessions
 from services.passwords import password_problem
 from services.use_case import use_case
 
@@ -55,11 +56,13 @@ def create_owner(username: str, password: str) -> int:
 
 @use_case
 def reset_password(username: str, password: str) -> int:
-    """Give an existing owner a new password; commit. Returns the owner's id."""
+    """Give an existing owner a new password and end all their sessions; commit. Returns the owner's id."""
     check_new_credentials(username, password)
     owner = db.session.scalar(select(Owner).filter_by(username=username))
     if owner is None:
         raise OwnerRefused(f"没有用户名为 {username} 的店主。")
     owner.set_password(password)
+    db.session.flush()
+    revoke_sessions(owner.id)
     db.session.commit()
     return owner.id

@@ -14,6 +14,7 @@ from blueprints.forms import EmptyForm
 from core.clock import utcnow
 from extensions import db
 from models import LoginFailure, Owner
+from services.owner_login import log_out_everywhere
 
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)
@@ -109,8 +110,9 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """Log the owner out."""
+    """Log the owner out everywhere: every session of theirs, on any device, ends with this one."""
     if EmptyForm().validate_on_submit():
+        log_out_everywhere(current_user.id)
         logout_user()
         flash("已退出登录。", "info")
     return redirect(url_for("admin.login"))

@@ -40,7 +40,7 @@ def check_password(ctx, password: str) -> str:
 @click.option("--password", prompt="密码", hide_input=True, confirmation_prompt="再输入一次密码",
               envvar="SHOP_OWNER_PASSWORD", callback=lambda ctx, param, value: check_password(ctx, value),
               help="密码（不给则交互输入；脚本里也可用环境变量 SHOP_OWNER_PASSWORD）")
-@click.option("--reset", is_flag=True, help="用户名已存在时改为重设它的密码")
+@click.option("--reset", is_flag=True, help="用户名已存在时改为重设它的密码（并让它所有已登录的会话失效）")
 @with_appcontext
 def create_owner(username, password, reset):
     """Create the shop owner's account (or reset its password with --reset)."""
@@ -60,7 +60,7 @@ def create_or_reset(username: str, password: str, reset: bool) -> str:
         if not reset:
             raise
     owners.reset_password(username, password)
-    return "密码已重设"
+    return "密码已重设，所有已登录的会话都已退出"
 
 
 def ensure_dev_owner(app) -> tuple[str, str] | None:
