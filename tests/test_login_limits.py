@@ -1,9 +1,10 @@
-"""The account-wide login limit (failures from all addresses together) and its notice in the log.
-The per-(user, address) limit is tested in test_admin_auth.py."""
+"""The account-wide login limit (failures from all addresses together), its notice in the log, and the login
+page's focus and text. The per-(user, address) limit is tested in test_admin_auth.py."""
 import logging
 import re
 from datetime import timedelta
 
+import pytest
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
@@ -31,6 +32,12 @@ def fail_from_addresses(app, count: int, first=0, username=OWNER):
 def lock_warnings(caplog) -> list[str]:
     return [record.getMessage() for record in caplog.records
             if record.name == "shop.login" and record.levelno == logging.WARNING]
+
+
+def autofocused(page: str) -> list[str]:
+    """The ids of the inputs that carry autofocus."""
+    return [re.search(r'\sid="([^"]+)"', tag).group(1) for tag in re.findall(r"<input[^>]*>", page)
+            if re.search(r"\sautofocus[\s>=]", tag)]
 
 
 def without_csrf_token(page: str) -> str:
@@ -180,3 +187,43 @@ def test_account_unlock_at_starts_the_lock_at_the_failure_that_reached_the_limit
     assert account_unlock_at(failures(0, 10, 20), limits) is None  # never three within 15 minutes
     assert account_unlock_at(failures(0, 10, 14, 20), limits) == start + timedelta(minutes=35)
     assert account_unlock_at(failures(5, 0, 1), limits) == start + timedelta(minutes=20)  # any order
+
+
+# -- the login page ----------------------------------------------------------------------------------
+
+def test_the_login_page_focuses_the_user_name(client):
+    assert autofocused(client.get("/admin/login").get_data(as_text=True)) == ["username"]
+
+
+def test_after_wrong_credentials_the_focus_is_on_the_password(client, owner):
+    page = login(client, password="wrong password").get_data(as_text=True)
+
+    assert "用户名或密码错误" in page
+    assert autofocused(page) == ["password"]
+    assert f'value="{OWNER}"' in page  # the user name stays filled in
+    assert 'value="wrong password"' not in page
+
+
+@pytest.mark.parametrize(("username", "password", "focus"), [
+    (OWNER, "", "password"),
+    ("", "anything", "username"),
+    ("", "", "username"),
+])
+def test_a_missing_field_gets_the_focus(client, owner, username, password, focus):
+    response = login(client, username=username, password=password)
+    assert response.status_code == 400
+    assert autofocused(response.get_data(as_text=True)) == [focus]
+
+
+def test_a_locked_page_focuses_the_user_name(client, owner):
+    with freeze_time(utcnow()):
+        for attempt in range(5):
+            response = login(client, password=f"wrong {attempt}")
+    assert response.status_code == 429
+    assert autofocused(response.get_data(as_text=True)) == ["username"]
+
+
+def test_the_login_page_shows_no_developer_command(client, owner):
+    for response in (client.get("/admin/login"), login(client, password="wrong password")):
+        page = response.get_data(as_text=True)
+        assert "create-owner" not in page and "flask" not in page.lower()

@@ -29,9 +29,10 @@ def client_ip() -> str:
     return (request.remote_addr or "unknown")[:45]
 
 
-def login_page(form, error=None):
+def login_page(form, error=None, focus="username"):
+    """The login form; ``focus`` names the input that gets autofocus (where the owner types next)."""
     form.password.data = ""
-    return render_template("admin/login.html", form=form, error=error)
+    return render_template("admin/login.html", form=form, error=error, focus=focus)
 
 
 def locked_page(form, message: str, retry_after: int):
@@ -49,7 +50,8 @@ def login():
     if current_user.is_authenticated and request.method == "GET":
         return redirect(target)
     if not form.validate_on_submit():
-        return login_page(form), 400 if form.is_submitted() else 200
+        focus = "password" if form.password.errors and not form.username.errors else "username"
+        return login_page(form, focus=focus), 400 if form.is_submitted() else 200
 
     result = attempt_login(form.username.data.strip(), form.password.data, client_ip(), utcnow())
     match result.outcome:
@@ -60,7 +62,7 @@ def login():
         case LoginOutcome.WRONG_CREDENTIALS:
             minutes = current_app.config["LOGIN_FAILURE_WINDOW_MINUTES"]
             error = f"用户名或密码错误。再失败 {result.failures_left} 次，将暂时锁定 {minutes} 分钟。"
-            return login_page(form, error=error), 200
+            return login_page(form, error=error, focus="password"), 200
         case LoginOutcome.LOCKED_HERE:
             return locked_page(form, "登录失败次数过多，该账号在本机已被暂时锁定，请 {minutes} 分钟后再试。",
                                result.retry_after)
