@@ -138,6 +138,13 @@ def test_an_unknown_user_name_is_locked_the_same_way(app, owner, caplog):
     assert lock_warnings(caplog)[-1].endswith("within 15 minutes (no owner has this user name)")
 
 
+def test_an_unknown_user_name_never_logs_in_even_with_the_dummy_hashs_password(client, owner):
+    # Unknown names are checked against a dummy hash for even timing; matching it must not count.
+    response = login(client, username="nobody", password="not-the-password")
+    assert response.status_code == 200
+    assert "用户名或密码错误" in response.get_data(as_text=True)
+
+
 def test_the_limits_come_from_the_configuration(app, owner, caplog):
     app.config.update(LOGIN_ACCOUNT_MAX_FAILURES=3, LOGIN_ACCOUNT_WINDOW_MINUTES=5, LOGIN_ACCOUNT_LOCK_MINUTES=7,
                       LOGIN_MAX_FAILURES=2, LOGIN_FAILURE_WINDOW_MINUTES=4)
