@@ -6,8 +6,8 @@ check is a blueprint-wide before_request, so a route added later cannot forget i
 from flask import Blueprint, request
 from flask_login import current_user
 
-from extensions import db, login_manager
-from models import Owner
+from extensions import login_manager
+from services.owner_login import owner_for_session
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -19,12 +19,9 @@ login_manager.login_message_category = "info"
 
 
 @login_manager.user_loader
-def load_owner(user_id: str):
-    """Return the owner stored in the session, or None (then the session counts as logged out)."""
-    try:
-        return db.session.get(Owner, int(user_id))
-    except (TypeError, ValueError):
-        return None
+def load_owner(session_key: str):
+    """Return the session's owner, or None (then it counts as logged out): Owner.get_id() made the key."""
+    return owner_for_session(session_key)
 
 
 @bp.before_request
