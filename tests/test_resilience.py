@@ -72,7 +72,7 @@ def database_down(app_config):
 def test_pages_answer_503_with_a_retry_page_while_the_database_is_unreachable(database_down, path):
     client = database_down.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = "1"  # a logged-in owner's error page must not need the database either
+        session["_user_id"] = "1:0"  # a logged-in owner's error page must not need the database either
         session["cart"] = {"1": 2}
 
     response = client.get(path)
