@@ -3,7 +3,7 @@ import json
 import time
 import uuid
 
-from sandbox import crypto
+from wechatpay_sandbox import crypto
 
 
 def transaction_resource(order, keys, **changes):

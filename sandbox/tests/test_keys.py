@@ -1,26 +1,20 @@
-"""Keys and ids on first start, settings, and running the sandbox standalone or from tests."""
+"""Keys and ids on first start: what is generated, only what is missing, and concurrent first starts."""
 
 import json
-import os
 import re
-import socket
 import stat
 import subprocess
 import sys
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import requests
 from cryptography import x509
 
-from sandbox import crypto, settings
-from sandbox.keys import SandboxKeys, ensure_keys
-from sandbox.testing import start_sandbox
+from wechatpay_sandbox import crypto
+from wechatpay_sandbox.keys import SandboxKeys, ensure_keys
 
-REPO = Path(__file__).resolve().parents[2]
 FILES = ("merchant_key.pem", "merchant_public_key.pem", "platform_key.pem", "platform_public_key.pem",
          "platform_cert.pem", "apiv3_key", "ids.json")
 
@@ -98,10 +92,10 @@ def test_only_what_is_missing_is_generated(tmp_path, missing, changed):
 def test_concurrent_first_starts_agree(tmp_path):
     """Threads and processes racing on an empty folder all get the same keys."""
     directory = tmp_path / "race"
-    code = ("import sys, json; from sandbox.keys import ensure_keys; "
+    code = ("import sys, json; from wechatpay_sandbox.keys import ensure_keys; "
             "k = ensure_keys(sys.argv[1]); print(json.dumps([k.mchid, k.public_key_id, k.platform_cert_serial, "
             "k.apiv3_key]))")
-    processes = [subprocess.Popen([sys.executable, "-c", code, str(directory)], cwd=REPO,
+    processes = [subprocess.Popen([sys.executable, "-c", code, str(directory)], cwd=tmp_path,
                                   stdout=subprocess.PIPE, text=True) for _ in range(2)]
     results = []
     threads = [threading.Thread(target=lambda: results.append(ensure_keys(directory))) for _ in range(4)]
@@ -116,65 +110,3 @@ def test_concurrent_first_starts_agree(tmp_path):
     assert all(output == [keys.mchid, keys.public_key_id, keys.platform_cert_serial, keys.apiv3_key]
                for output in outputs)
     assert not [p for p in directory.iterdir() if p.name.endswith(".tmp")]
-
-
-def test_settings_precedence(monkeypatch):
-    monkeypatch.setenv("SANDBOX_TIME_SCALE", "120")
-    monkeypatch.setenv("SANDBOX_DELIVERY_WORKER", "false")
-    monkeypatch.setenv("SANDBOX_MERCHANT_NAME", "环境变量店")
-    loaded = settings.load({"SANDBOX_MERCHANT_NAME": "配置店", "SANDBOX_PUBLIC_URL": "http://127.0.0.1:9/"})
-    assert loaded["SANDBOX_TIME_SCALE"] == 120.0 and loaded["SANDBOX_DELIVERY_WORKER"] is False
-    assert loaded["SANDBOX_MERCHANT_NAME"] == "配置店"  # the config dict wins over the environment
-    assert loaded["SANDBOX_PUBLIC_URL"] == "http://127.0.0.1:9"
-    monkeypatch.delenv("SANDBOX_TIME_SCALE")
-    defaults = settings.load()
-    assert defaults["SANDBOX_TIME_SCALE"] == 60.0 and defaults["SANDBOX_NOTIFY_TIMEOUT"] == 5.0
-    assert defaults["SANDBOX_KEY_DIR"] == str(REPO / "instance" / "wechatpay")
-    assert defaults["SANDBOX_DATABASE"] == str(REPO / "instance" / "sandbox.sqlite3")
-    for bad in ({"SANDBOX_TIME_SCALE": 0}, {"SANDBOX_NOTIFY_KEY_MODE": "both"}, {"SANDBOX_NOTIFY_TIMEOUT": -1}):
-        with pytest.raises(ValueError):
-            settings.load(bad)
-
-
-def test_start_sandbox_is_fast_and_stops_quickly(sandbox_dir):
-    began = time.monotonic()
-    running = start_sandbox(sandbox_dir)
-    assert time.monotonic() - began < 1.0
-    info = requests.get(running.url + "/sandbox/api/info", timeout=5).json()
-    assert info["mchid"] == running.keys.mchid and info["public_url"] == running.url
-    assert running.url.startswith("http://127.0.0.1:")
-    assert (sandbox_dir / "sandbox.sqlite3").exists()
-    began = time.monotonic()
-    running.stop()
-    assert time.monotonic() - began < 1.0
-    with pytest.raises(requests.ConnectionError):
-        requests.get(running.url + "/sandbox/api/info", timeout=2)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_runs_standalone_with_flask_run(tmp_path):
-    port = free_port()
-    env = {**os.environ, "SANDBOX_KEY_DIR": str(tmp_path / "keys"),
-           "SANDBOX_DATABASE": str(tmp_path / "standalone.sqlite3"), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "sandbox", "run", "--port", str(port)],
-                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                info = requests.get(f"http://127.0.0.1:{port}/sandbox/api/info", timeout=1).json()
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None, "flask run exited"
-                assert time.monotonic() < deadline, "sandbox did not start"
-                time.sleep(0.1)
-        assert info["key_dir"] == str(tmp_path / "keys") and info["time_scale"] == 60.0
-        assert (tmp_path / "keys" / "ids.json").exists() and (tmp_path / "standalone.sqlite3").exists()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from freezegun import freeze_time
 
-from sandbox import clock, crypto
-from sandbox.models import Delivery
-from sandbox.notify import RETRY_SCHEDULE
+from wechatpay_sandbox import clock, crypto
+from wechatpay_sandbox.models import Delivery
+from wechatpay_sandbox.notify import RETRY_SCHEDULE
 
 
 def create_and_pay(client, sb, out_trade_no, total=100):

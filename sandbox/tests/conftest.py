@@ -18,13 +18,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from wechatpayv3 import WeChatPay, WeChatPayType
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
-from wechatpayv3 import WeChatPay, WeChatPayType
 
-from sandbox import create_app, crypto
-from sandbox.keys import ensure_keys
-from sandbox.testing import start_sandbox
+from wechatpay_sandbox import create_app, crypto
+from wechatpay_sandbox.keys import ensure_keys
+from wechatpay_sandbox.testing import start_sandbox
 
 
 @pytest.fixture(autouse=True)

@@ -1,18 +1,21 @@
-"""Sandbox settings: defaults, overridden by env vars of the same name, overridden by create_app(config)."""
+"""Sandbox settings: defaults, overridden by env vars of the same name, overridden by create_app(config).
+
+Paths default to the working directory (never to a project's folders).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+DATA_DIR = "wechatpay-sandbox"  # created in the working directory when no path is configured
 
 
 def defaults() -> dict:
-    instance = REPO / "instance"
+    data = Path.cwd() / DATA_DIR
     return {
-        "SANDBOX_KEY_DIR": str(instance / "wechatpay"),
-        "SANDBOX_DATABASE": str(instance / "sandbox.sqlite3"),
+        "SANDBOX_KEY_DIR": str(data / "keys"),
+        "SANDBOX_DATABASE": str(data / "sandbox.sqlite3"),
         "SANDBOX_TIME_SCALE": 60.0,  # retry delays and the refund delay are divided by this
         "SANDBOX_NOTIFY_KEY_MODE": "public_key",  # or "certificate": the serial notifications carry
         "SANDBOX_PUBLIC_URL": "http://127.0.0.1:5001",

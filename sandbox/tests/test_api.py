@@ -8,7 +8,7 @@ import pytest
 from cryptography import x509
 from freezegun import freeze_time
 
-from sandbox import clock, crypto
+from wechatpay_sandbox import clock, crypto
 
 
 def now_utc():

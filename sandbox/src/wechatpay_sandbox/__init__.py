@@ -1,5 +1,5 @@
-"""A local emulator of WeChat Pay API v3 that the unmodified wechatpayv3 SDK cannot tell from the
-real service except by its base URL and keys. Run it with `flask --app sandbox run --port 5001`.
+"""A local emulator of WeChat Pay API v3 that unmodified clients cannot tell from the real service except
+by its base URL and keys. Run it with `wechatpay-sandbox --port 5001` (or `flask --app wechatpay_sandbox run`).
 """
 
 from __future__ import annotations

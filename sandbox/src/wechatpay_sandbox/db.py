@@ -38,7 +38,7 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetime given; use sandbox.clock.now()")
+            raise ValueError("naive datetime given; use wechatpay_sandbox.clock.now()")
         return value.astimezone(timezone.utc).replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):

@@ -1,8 +1,9 @@
 """Generate and load the sandbox's keys and ids (merchant + platform RSA pairs, APIv3 key, mchid...).
 
-The shop's development config reads the same files, so `make run` needs no setup. Files are written
-to a temp file and moved into place (readers never see half a key); an flock on `.lock` makes two
-processes starting at once generate each thing only once.
+The folder is a contract with merchant code (README, "The key folder"): fixed file names, and
+`ids.json` written last, so its presence means the folder is complete. Files are written to a temp
+file and moved into place (readers never see half a key); an flock on `.lock` makes two processes
+starting at once generate each thing only once.
 """
 
 from __future__ import annotations

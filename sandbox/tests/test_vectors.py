@@ -9,9 +9,9 @@ import pytest
 from cryptography import x509
 from freezegun import freeze_time
 
-from sandbox import crypto
+from wechatpay_sandbox import crypto
 
-VECTORS = Path(__file__).resolve().parent.parent / "vectors"
+VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
 def load(name):

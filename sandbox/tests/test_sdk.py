@@ -8,7 +8,7 @@ import pytest
 import requests
 from wechatpayv3 import WeChatPay, WeChatPayType
 
-from sandbox import crypto
+from wechatpay_sandbox import crypto
 
 
 def ok(result):

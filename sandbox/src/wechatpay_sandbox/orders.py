@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from . import clock, notify
 from .errors import ApiError, invalid_request
-from .models import (CLOSED, NOTPAY, PROCESSING, REFUND, SUCCESS, TRADE_STATE_DESC, Order, Refund)
+from .models import CLOSED, NOTPAY, PROCESSING, REFUND, SUCCESS, TRADE_STATE_DESC, Order, Refund
 from .validation import OrderRequest, RefundRequest
 
 CODE_URL_TTL = timedelta(hours=2)
