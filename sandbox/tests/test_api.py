@@ -159,20 +159,32 @@ def test_time_expire_rules(v3, sandbox_app):
             clock.rfc3339(start + timedelta(days=7))
 
 
-def test_orders_past_time_expire_stop_being_payable(v3, sandbox_app):
+def test_past_time_expire_the_payer_cannot_pay_but_the_order_stays_notpay_until_closed(v3, sandbox_app):
+    """WeChat leaves closing to the merchant: time_expire only ends the payer's chance to pay."""
     start = now_utc()
     control = sandbox_app.test_client()
     with freeze_time(start) as frozen:
         expire = clock.rfc3339(start + timedelta(minutes=10))
         assert v3.native(out_trade_no="EXPIRE_010", time_expire=expire).status_code == 200
         frozen.tick(timedelta(minutes=9, seconds=59))
-        assert v3.query("EXPIRE_010").json["trade_state"] == "NOTPAY"
-        frozen.tick(timedelta(seconds=2))
-        assert v3.query("EXPIRE_010").json["trade_state"] == "CLOSED"
+        assert control.post("/sandbox/api/orders/EXPIRE_010/cancel").status_code == 200  # still on the phone
+        frozen.tick(timedelta(seconds=1))
         refused = control.post("/sandbox/api/orders/EXPIRE_010/pay")
         assert refused.status_code == 409 and refused.json["error"] == "ORDER_EXPIRED"
+        frozen.tick(timedelta(days=30))
+        control.get("/")  # the worker's tick (pages run it too) closes nothing
+        queried = v3.query("EXPIRE_010").json
+        assert (queried["trade_state"], queried["trade_state_desc"]) == ("NOTPAY", "订单未支付")
         again = v3.native(out_trade_no="EXPIRE_010", time_expire=expire)
         assert again.status_code == 400 and again.json["code"] == "ORDER_CLOSED"
+        other = v3.native(out_trade_no="EXPIRE_010", time_expire=expire, description="别的")
+        assert other.status_code == 403 and other.json["code"] == "OUT_TRADE_NO_USED"
+
+        closed = v3.post("/v3/pay/transactions/out-trade-no/EXPIRE_010/close", {"mchid": v3.keys.mchid})
+        assert closed.status_code == 204
+        assert v3.query("EXPIRE_010").json["trade_state"] == "CLOSED"
+        order = control.get("/sandbox/api/orders/EXPIRE_010").json
+        assert (order["close_reason"], order["closed_at"]) == ("merchant", clock.rfc3339(clock.now()))
 
 
 # -- repeats, code_url, states ------------------------------------------------------------------

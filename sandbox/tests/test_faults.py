@@ -3,9 +3,14 @@
 import json
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
+from freezegun import freeze_time
+
+from wechatpay_sandbox import clock
+from wechatpay_sandbox.testing import SandboxError
 
 
 def native(client, out_trade_no, total=100):
@@ -88,6 +93,28 @@ def test_pay_on_close(sb, wxpay, receiver):
     assert json.loads(body)["trade_state"] == "SUCCESS"
     note = wxpay.callback(receiver.wait(1)[0].headers, receiver.received[0].body)
     assert note["resource"]["out_trade_no"] == "PAYCLOSE01"
+
+
+def test_pay_on_close_races_the_merchants_close_after_time_expire(sb, wxpay, receiver):
+    """The merchant's expire path: query (NOTPAY past time_expire) -> close -> query. A payment the payer
+    had started before time_expire lands between the query and the close: the close answers ORDERPAID."""
+    start = datetime.now(timezone.utc).replace(microsecond=0)
+    with freeze_time(start) as frozen:
+        expire = clock.rfc3339(start + timedelta(minutes=30))
+        assert wxpay.pay(description="过期", out_trade_no="PAYCLOSE02", amount={"total": 100},
+                         time_expire=expire)[0] == 200
+        frozen.tick(timedelta(minutes=30))
+        assert json.loads(wxpay.query(out_trade_no="PAYCLOSE02")[1])["trade_state"] == "NOTPAY"
+        with pytest.raises(SandboxError) as refused:
+            sb.pay("PAYCLOSE02")  # the payer can no longer start a payment
+        assert refused.value.body["error"] == "ORDER_EXPIRED"
+        sb.fault(target="api", mode="pay_on_close")
+        status, body = wxpay.close(out_trade_no="PAYCLOSE02")
+        assert status == 400 and json.loads(body)["code"] == "ORDERPAID"
+        paid = json.loads(wxpay.query(out_trade_no="PAYCLOSE02")[1])
+        assert paid["trade_state"] == "SUCCESS" and paid["success_time"] == clock.rfc3339(start + timedelta(minutes=30))
+        note = wxpay.callback(receiver.wait(1)[0].headers, receiver.received[0].body)
+    assert note["resource"]["out_trade_no"] == "PAYCLOSE02"
 
 
 def test_fault_api_validation_list_and_clear(sb):

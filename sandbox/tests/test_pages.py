@@ -6,6 +6,8 @@ from urllib.parse import quote
 
 from freezegun import freeze_time
 
+from wechatpay_sandbox import clock
+
 
 def text(response) -> str:
     return response.get_data(as_text=True)
@@ -78,6 +80,21 @@ def test_phone_closed_order(sandbox_app, v3):
     assert "订单已关闭" in text(client.get("/phone?code_url=" + quote(code_url)))
     refused = client.post("/phone/pay", data={"code_url": code_url})
     assert "订单已关闭" in text(client.get(refused.headers["Location"]))
+
+
+def test_phone_and_overview_past_time_expire(sandbox_app, v3):
+    client = sandbox_app.test_client()
+    start = datetime.now(timezone.utc).replace(microsecond=0)
+    with freeze_time(start) as frozen:
+        code_url = v3.native(out_trade_no="PHONE_0005", time_expire=clock.rfc3339(start + timedelta(minutes=5))
+                             ).json["code_url"]
+        frozen.tick(timedelta(minutes=5))
+        page = text(client.get("/phone?code_url=" + quote(code_url)))
+        assert "订单已过期" in page and 'action="/phone/pay"' not in page
+        refused = client.post("/phone/pay", data={"code_url": code_url})
+        assert "订单已过期" in text(client.get(refused.headers["Location"]))
+        assert "已过期，待商户关单" in text(client.get("/"))
+        assert v3.query("PHONE_0005").json["trade_state"] == "NOTPAY"
 
 
 def test_overview_lists_orders_refunds_and_deliveries(sandbox_app, v3, receiver):

@@ -65,11 +65,11 @@ def native_order():
 @bp.get("/pay/transactions/out-trade-no/<out_trade_no>")
 def query_by_out_trade_no(out_trade_no: str):
     _check_mchid(request.args.get("mchid"), "query")
-    with _rt().db.write() as session:
+    with _rt().db.read() as session:
         order = orders.find_order(session, out_trade_no)
         if order is None:
             raise ApiError(404, "ORDER_NOT_EXIST", "订单不存在")
-        body = orders.transaction_json(orders.refresh(order, clock.now()))
+        body = orders.transaction_json(order)
     return json_response(body)
 
 

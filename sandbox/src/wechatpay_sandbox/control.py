@@ -56,7 +56,7 @@ def get_order(out_trade_no: str):
         order = orders.find_order(session, out_trade_no)
         if order is None:
             return _error(404, "ORDER_NOT_EXIST", "订单不存在")
-        return jsonify(order_dict(orders.refresh(order, clock.now())))
+        return jsonify(order_dict(order))
 
 
 def _customer_action(out_trade_no: str, action):

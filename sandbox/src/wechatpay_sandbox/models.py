@@ -44,7 +44,7 @@ class Order(Base):
     bank_type: Mapped[str | None] = mapped_column(String(32))
     success_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    close_reason: Mapped[str | None] = mapped_column(String(32))  # merchant / expired
+    close_reason: Mapped[str | None] = mapped_column(String(32))  # "merchant" (only the merchant closes)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # customer pressed Cancel
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -1,7 +1,10 @@
-"""What happens to orders and refunds: create, pay, cancel, close, expire, refund, settle.
+"""What happens to orders and refunds: create, pay, cancel, close, refund, settle.
 
 Functions take an open write session and the current time; they never commit and never do network
 I/O (notifications are queued as rows and sent by the worker after the commit).
+
+As on WeChat Pay, `time_expire` only ends the payer's chance to pay: the order stays NOTPAY (and a
+query says so) until the merchant closes it. Closing is the merchant's job.
 """
 
 from __future__ import annotations
@@ -52,20 +55,13 @@ def find_refund(session: Session, out_refund_no: str) -> Refund | None:
     return session.scalar(select(Refund).where(Refund.out_refund_no == out_refund_no))
 
 
-def refresh(order: Order, now: datetime) -> Order:
-    """Close an unpaid order whose time_expire has passed (it can no longer be paid)."""
-    if order.trade_state == NOTPAY and now >= order.time_expire:
-        order.trade_state = CLOSED
-        order.closed_at = order.time_expire
-        order.close_reason = "expired"
-    return order
+def past_time_expire(order: Order, now: datetime) -> bool:
+    """An unpaid order the payer can no longer pay (still NOTPAY until the merchant closes it)."""
+    return order.trade_state == NOTPAY and now >= order.time_expire
 
 
-def catch_up(session: Session, rt, now: datetime) -> None:
-    """Expire due orders and settle due refunds (the worker's tick; pages call it too)."""
-    for order in session.scalars(select(Order).where(Order.trade_state == NOTPAY,
-                                                     Order.time_expire <= now)).all():
-        refresh(order, now)
+def settle_due_refunds(session: Session, rt, now: datetime) -> None:
+    """Settle the refunds whose delay has passed (the worker's tick; pages call it too)."""
     for refund in session.scalars(select(Refund).where(Refund.status == PROCESSING,
                                                        Refund.settle_at <= now)).all():
         settle_refund(session, rt, refund, now)
@@ -83,13 +79,14 @@ def create_order(session: Session, rt, req: OrderRequest, now: datetime) -> Orde
         raise ApiError(400, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配")
     order = find_order(session, req.out_trade_no)
     if order is not None:
-        refresh(order, now)
         if order.trade_state == CLOSED:
             raise ApiError(400, "ORDER_CLOSED", "订单已关闭")
         if order.trade_state in (SUCCESS, REFUND):
             raise ApiError(400, *ORDER_PAID)
         if order.fingerprint != req.fingerprint:
             raise ApiError(403, "OUT_TRADE_NO_USED", "商户订单号重复")
+        if past_time_expire(order, now):  # the docs are silent; no new prompt for an unpayable order
+            raise ApiError(400, "ORDER_CLOSED", "订单已过期，请使用新的商户订单号下单")
         if now >= order.code_url_expires_at:
             order.code_url, order.code_url_expires_at = new_code_url(), now + CODE_URL_TTL
         return order
@@ -103,15 +100,17 @@ def create_order(session: Session, rt, req: OrderRequest, now: datetime) -> Orde
     return order
 
 
-def pay(session: Session, rt, order: Order, now: datetime) -> Order:
-    """The customer pays: SUCCESS with transaction id, payer and time; the notification is queued."""
-    refresh(order, now)
+def pay(session: Session, rt, order: Order, now: datetime, *, started_before_expiry: bool = False) -> Order:
+    """The customer pays: SUCCESS with transaction id, payer and time; the notification is queued.
+
+    After time_expire only a payment the payer had already started (the pay_on_close fault) completes.
+    """
     if order.trade_state in (SUCCESS, REFUND):
         raise Conflict(*ORDER_PAID)
     if order.trade_state == CLOSED:
-        if order.close_reason == "expired":
-            raise Conflict("ORDER_EXPIRED", "订单已过期，无法支付")
         raise Conflict("ORDER_CLOSED", "订单已关闭，无法支付")
+    if past_time_expire(order, now) and not started_before_expiry:
+        raise Conflict("ORDER_EXPIRED", "订单已过期，无法支付")
     order.trade_state = SUCCESS
     order.transaction_id = "4200" + _digits(6) + now.astimezone(clock.CHINA).strftime("%Y%m%d") + _digits(10)
     order.payer_openid = rt.payer_openid
@@ -125,8 +124,7 @@ def pay(session: Session, rt, order: Order, now: datetime) -> Order:
 
 def cancel(order: Order, now: datetime) -> Order:
     """The customer presses Cancel on the phone: nothing changes for the merchant (still NOTPAY)."""
-    refresh(order, now)
-    if order.trade_state != NOTPAY:
+    if order.trade_state != NOTPAY or past_time_expire(order, now):
         raise Conflict("NOT_PAYABLE", f"订单状态为 {order.trade_state}，不能取消")
     order.cancelled_at = now
     return order
@@ -142,9 +140,8 @@ def close(session: Session, rt, out_trade_no: str, now: datetime,
     order = find_order(session, out_trade_no)
     if order is None:
         return None
-    refresh(order, now)
     if paid_just_before and order.trade_state == NOTPAY:
-        pay(session, rt, order, now)
+        pay(session, rt, order, now, started_before_expiry=True)
     if order.trade_state in (SUCCESS, REFUND):
         return ApiError(400, *ORDER_PAID)
     if order.trade_state == NOTPAY:
@@ -189,7 +186,6 @@ def create_refund(session: Session, rt, req: RefundRequest, now: datetime) -> Re
         order = find_order(session, req.out_trade_no)
     if order is None:
         raise ApiError(404, "RESOURCE_NOT_EXISTS", "订单不存在")
-    refresh(order, now)
     existing = find_refund(session, req.out_refund_no)
     if existing is not None:
         if existing.order_id != order.id or existing.fingerprint != req.fingerprint:

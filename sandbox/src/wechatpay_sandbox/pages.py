@@ -46,8 +46,9 @@ def cst(moment) -> str:
 @bp.get("/")
 def overview():
     rt = _rt()
+    now = clock.now()
     with rt.db.write() as session:
-        orders.catch_up(session, rt, clock.now())
+        orders.settle_due_refunds(session, rt, now)
     with rt.db.read() as session:
         order_rows = session.scalars(select(Order).order_by(Order.id.desc()).limit(100)).all()
         refund_rows = session.scalars(select(Refund).order_by(Refund.id.desc()).limit(100)).all()
@@ -57,7 +58,7 @@ def overview():
         deliveries = [notify.as_dict(row) for row in delivery_rows]
         return render_template("overview.html", rt=rt, orders=order_rows, refunds=refund_rows,
                                refund_orders=refund_orders, deliveries=deliveries,
-                               public_url=rt.public_url)
+                               public_url=rt.public_url, now=now)
 
 
 @bp.get("/phone")
@@ -71,9 +72,9 @@ def phone():
         with rt.db.write() as session:
             order = session.scalar(select(Order).where(Order.code_url == code_url))
             if order is not None:
-                orders.refresh(order, now)
-                context.update(order=order, code_expired=now >= order.code_url_expires_at,
-                               payable=order.trade_state == orders.NOTPAY)
+                expired = orders.past_time_expire(order, now)
+                context.update(order=order, code_expired=now >= order.code_url_expires_at, expired=expired,
+                               payable=order.trade_state == orders.NOTPAY and not expired)
             elif not result:
                 context["message"] = RESULTS["UNKNOWN_CODE"]
             return render_template("phone.html", **context)

@@ -1,4 +1,4 @@
-"""The background delivery worker: expires orders, settles refunds, sends due notifications."""
+"""The background delivery worker: settles refunds and sends due notifications."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def run_due(rt) -> list[str]:
     """Do all due work now, synchronously (the control API's /deliveries/run); return delivery ids."""
     now = clock.now()
     with rt.db.write() as session:
-        orders.catch_up(session, rt, now)
+        orders.settle_due_refunds(session, rt, now)
     claims = notify.claim_due(rt, now)
     for claim in claims:
         notify.deliver(rt, claim)
@@ -67,7 +67,7 @@ class Worker:
         """Start the due sends; return True if every sending slot is busy."""
         now = clock.now()
         with self.rt.db.write() as session:
-            orders.catch_up(session, self.rt, now)
+            orders.settle_due_refunds(session, self.rt, now)
         with self._lock:
             free = MAX_IN_FLIGHT - len(self._in_flight)
         if free <= 0:
