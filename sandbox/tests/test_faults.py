@@ -121,7 +121,10 @@ def test_fault_api_validation_list_and_clear(sb):
     for bad in ({"target": "db", "mode": "drop"}, {"target": "api", "mode": "drop"},
                 {"target": "notify", "mode": "hang"}, {"target": "api", "mode": "hang", "count": 0},
                 {"target": "api", "mode": "hang", "seconds": -1},
-                {"target": "notify", "mode": "delay", "path_prefix": "/v3"}):
+                {"target": "notify", "mode": "delay", "path_prefix": "/v3"},
+                {"target": ["api"], "mode": "hang"}, {"target": "api", "mode": {"x": 1}},
+                {"target": "api", "mode": "hang", "path_prefix": ["/v3"]},
+                {"target": "api", "mode": "hang", "path_prefix": "/v3/\ud83d"}, ["api"]):
         response = requests.post(sb.url + "/sandbox/api/faults", json=bad, timeout=5)
         assert response.status_code == 400, bad
     sb.fault(target="api", mode="system_error", count=3)

@@ -30,4 +30,7 @@ def parse_rfc3339(text: str) -> datetime:
     fraction = re.search(r"\.(\d+)", text)
     if fraction and len(fraction.group(1)) > 6:  # Python keeps microseconds only
         text = text.replace(fraction.group(0), "." + fraction.group(1)[:6])
-    return datetime.fromisoformat(text.upper().replace("Z", "+00:00")).astimezone(timezone.utc)
+    try:
+        return datetime.fromisoformat(text.upper().replace("Z", "+00:00")).astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+08:00 falls before year 1 in UTC
+        raise ValueError("date-time out of range") from None

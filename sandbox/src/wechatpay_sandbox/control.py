@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
-from . import clock, faults, notify, orders, worker
+from . import clock, faults, notify, orders, validation, worker
 from .models import Delivery
 
 bp = Blueprint("control", __name__, url_prefix="/sandbox/api")
@@ -17,6 +17,16 @@ def _rt():
 
 def _error(status: int, code: str, message: str):
     return jsonify({"error": code, "message": message}), status
+
+
+def _json_object() -> dict:
+    """The JSON object body; ValueError if it is something else or holds text UTF-8 cannot encode."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    if validation.unencodable_text(body) is not None:
+        raise ValueError("the body holds a lone UTF-16 surrogate")
+    return body
 
 
 def order_dict(order) -> dict:
@@ -121,8 +131,8 @@ def list_faults():
 
 @bp.post("/faults")
 def arm_fault():
-    spec = request.get_json(silent=True)
     try:
+        spec = _json_object()
         with _rt().db.write() as session:
             fault = faults.arm(session, spec)
             body = faults.as_dict(fault)

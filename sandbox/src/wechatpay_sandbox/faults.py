@@ -51,10 +51,10 @@ def parse_spec(spec: dict) -> dict:
         raise ValueError("fault spec must be a JSON object")
     target = spec.get("target")
     mode = spec.get("mode")
-    modes = {"api": API_MODES, "notify": NOTIFY_MODES}.get(target)
+    modes = {"api": API_MODES, "notify": NOTIFY_MODES}.get(target) if isinstance(target, str) else None
     if modes is None:
         raise ValueError("target must be 'api' or 'notify'")
-    if mode not in modes:
+    if not isinstance(mode, str) or mode not in modes:
         raise ValueError(f"mode for target {target!r} must be one of: {', '.join(modes)}")
 
     def number(name, default, kind, low, high):
@@ -70,7 +70,8 @@ def parse_spec(spec: dict) -> dict:
         return value
 
     path_prefix = spec.get("path_prefix") or None
-    if path_prefix is not None and (target != "api" or not str(path_prefix).startswith("/")):
+    if path_prefix is not None and (target != "api" or not isinstance(path_prefix, str)
+                                    or not path_prefix.startswith("/")):
         raise ValueError("path_prefix applies to target 'api' and must start with '/'")
     return {
         "target": target,

@@ -25,13 +25,49 @@ DEFAULT_EXPIRE = timedelta(days=7)
 
 
 def parse_json_object(raw: bytes) -> dict:
+    """Parse a request body; anything that is not a JSON object of encodable text is PARAM_ERROR."""
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ApiError(400, "PARAM_ERROR", "请求体不是合法的JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "PARAM_ERROR", "请求体必须是JSON对象")
+    where = unencodable_text(data)
+    if where is not None:
+        raise ApiError(400, "PARAM_ERROR", f"输入源“/body{where}”含有无法以UTF-8编码的字符（不成对的UTF-16代理项）",
+                       {"location": "body", "field": where})
     return data
+
+
+def unencodable_text(value) -> str | None:
+    """The JSON pointer of the first key or string holding a lone UTF-16 surrogate, or None.
+
+    JSON text may spell `"\\ud83d"` (half an emoji, e.g. cut by a JavaScript client); Python decodes it to a
+    string that UTF-8 cannot encode. Checked once here so that no later step (byte limits, the database)
+    meets one: a client error must never become a 5xx that clients retry forever.
+    """
+    stack = [("", value)]
+    while stack:
+        pointer, item = stack.pop()
+        if isinstance(item, str):
+            if not _encodable(item):
+                return pointer
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if not _encodable(key):
+                    return pointer
+                stack.append((f"{pointer}/{key}", child))
+        elif isinstance(item, list):
+            stack.extend((f"{pointer}/{index}", child) for index, child in enumerate(item))
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _string(data: dict, field: str, label: str, limit: int, *, required: bool,
