@@ -133,8 +133,10 @@ def test_native_order_accepts_good_fields(v3, fields):
 def test_appid_and_mchid_must_match(v3):
     wrong_appid = v3.native(appid="wx0000000000000000")
     assert wrong_appid.status_code == 400 and wrong_appid.json["code"] == "APPID_MCHID_NOT_MATCH"
-    wrong_mchid = v3.native(mchid="1900000001")
-    assert wrong_mchid.status_code == 400 and wrong_mchid.json["code"] == "INVALID_REQUEST"
+    wrong_mchid = v3.native(mchid="1900000001")  # not the mchid that signed the request
+    assert wrong_mchid.status_code == 400 and wrong_mchid.json["code"] == "PARAM_ERROR"
+    assert wrong_mchid.json["detail"] == {"field": "mchid", "location": "body", "value": "1900000001"}
+    assert v3.query("ORDER_0001").status_code == 404
 
 
 def test_not_json_is_400(v3):
@@ -223,11 +225,14 @@ def test_closed_and_paid_orders_refuse_a_new_code_url(v3, sandbox_app):
     assert paid.status_code == 400 and paid.json["code"] == "ORDERPAID"
 
 
-def test_query_needs_matching_mchid(v3):
+def test_query_and_close_need_the_signers_mchid(v3):
     v3.native(out_trade_no="QUERY_0001")
-    assert v3.get("/v3/pay/transactions/out-trade-no/QUERY_0001").status_code == 400
-    assert v3.get("/v3/pay/transactions/out-trade-no/QUERY_0001?mchid=1900000001").status_code == 400
-    assert v3.query("QUERY_0001").status_code == 200
+    for response in (v3.get("/v3/pay/transactions/out-trade-no/QUERY_0001"),
+                     v3.get("/v3/pay/transactions/out-trade-no/QUERY_0001?mchid=1900000001"),
+                     v3.get("/v3/pay/transactions/id/4200000000202601011234567890?mchid=1900000001"),
+                     v3.post("/v3/pay/transactions/out-trade-no/QUERY_0001/close", {"mchid": "1900000001"})):
+        assert response.status_code == 400 and response.json["code"] == "PARAM_ERROR", response.json
+    assert v3.query("QUERY_0001").json["trade_state"] == "NOTPAY"  # the refused close changed nothing
 
 
 def test_query_by_transaction_id_only_once_paid(v3, sandbox_app):

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from . import auth, clock, crypto, faults, orders, validation
-from .errors import ApiError, frequency_limited, invalid_request, system_error
+from .errors import ApiError, frequency_limited, system_error
 from .models import Order
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,12 @@ def _authenticate_and_inject():
 
 
 def _check_mchid(value, location: str) -> None:
+    """The mchid a request names (body or query) must be the one that signed it: else PARAM_ERROR."""
     if not value:
         raise ApiError(400, "PARAM_ERROR", "缺少参数 mchid", {"field": "mchid", "location": location})
     if value != g.auth["mchid"]:
-        raise invalid_request("请求中的商户号与签名的商户号不一致")
+        raise ApiError(400, "PARAM_ERROR", "请求参数mchid与Authorization中的商户号不一致",
+                       {"field": "mchid", "location": location, "value": value})
 
 
 @bp.post("/pay/transactions/native")
@@ -56,6 +58,7 @@ def native_order():
     rt = _rt()
     now = clock.now()
     order_request = validation.order_request(validation.parse_json_object(request.get_data()), now)
+    _check_mchid(order_request.mchid, "body")
     with rt.db.write() as session:
         order = orders.create_order(session, rt, order_request, now)
         code_url = order.code_url

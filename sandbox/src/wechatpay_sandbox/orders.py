@@ -73,8 +73,6 @@ def next_settlement(session: Session) -> datetime | None:
 
 def create_order(session: Session, rt, req: OrderRequest, now: datetime) -> Order:
     """Create a Native order, or hand back a current code_url for an identical repeat."""
-    if req.mchid != rt.keys.mchid:
-        raise invalid_request("请求中的商户号与签名的商户号不一致")
     if req.appid != rt.keys.appid:
         raise ApiError(400, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配")
     order = find_order(session, req.out_trade_no)
