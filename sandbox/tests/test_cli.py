@@ -62,6 +62,23 @@ def test_settings_precedence_and_defaults_in_the_working_directory(monkeypatch, 
             settings.load(bad)
 
 
+def test_settings_change_while_running(sb):
+    url = sb.url + "/sandbox/api/settings"
+    assert requests.get(url, timeout=5).json()["settings"]["SANDBOX_NOTIFY_KEY_MODE"] == "public_key"
+    changed = sb.configure(SANDBOX_NOTIFY_KEY_MODE="certificate", SANDBOX_MERCHANT_NAME="改名店")
+    assert changed["SANDBOX_NOTIFY_KEY_MODE"] == "certificate" and changed["SANDBOX_MERCHANT_NAME"] == "改名店"
+    assert sb.runtime.notify_key_mode == "certificate"
+    for bad in ({"SANDBOX_NO_SUCH": 1}, {"SANDBOX_DATABASE": "/tmp/x.sqlite3"}, {"SANDBOX_TIME_SCALE": "fast"},
+                {"SANDBOX_TIME_SCALE": [1]}, {"SANDBOX_TIME_SCALE": "nan"}, {"SANDBOX_NOTIFY_KEY_MODE": "both"},
+                {"SANDBOX_PUBLIC_URL": ["http://127.0.0.1:1"]}, {"SANDBOX_PUBLIC_URL": "127.0.0.1:1"}):
+        response = requests.patch(url, json=bad, timeout=5)
+        assert response.status_code == 400 and response.json()["error"] == "INVALID_SETTING", bad
+    assert requests.patch(url, data="[1]", headers={"Content-Type": "application/json"}, timeout=5).status_code == 400
+    assert sb.runtime.notify_key_mode == "certificate"  # refused changes changed nothing
+    sb.reset()
+    assert sb.runtime.notify_key_mode == "public_key" and sb.runtime.merchant_name == "演示小店"
+
+
 # -- start_sandbox (tests) -----------------------------------------------------------------------------
 
 def test_start_sandbox_is_fast_and_stops_quickly(sandbox_dir):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
-from . import clock, faults, notify, orders, validation, worker
+from . import clock, faults, notify, orders, settings, validation, worker
 from .models import Delivery
 
 bp = Blueprint("control", __name__, url_prefix="/sandbox/api")
@@ -58,6 +58,21 @@ def info():
         "notify_timeout": rt.notify_timeout, "public_url": rt.public_url,
         "merchant_name": rt.merchant_name, "payer_openid": rt.payer_openid,
     })
+
+
+@bp.get("/settings")
+def get_settings():
+    return jsonify({"settings": settings.public(_rt().settings)})
+
+
+@bp.patch("/settings")
+def change_settings():
+    """Change settings while running: a JSON object of SANDBOX_* names and values (as in the environment)."""
+    try:
+        changed = _rt().configure(_json_object())
+    except ValueError as exc:
+        return _error(400, "INVALID_SETTING", str(exc))
+    return jsonify({"settings": settings.public(changed)})
 
 
 @bp.get("/orders/<out_trade_no>")

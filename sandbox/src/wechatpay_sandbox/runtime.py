@@ -16,7 +16,7 @@ from .keys import SandboxKeys, ensure_keys
 
 class Runtime:
     def __init__(self, config: dict):
-        self.config = config
+        self.settings = config
         self.keys: SandboxKeys = ensure_keys(config["SANDBOX_KEY_DIR"])
         # Our own generated key: skip OpenSSL's RSA consistency check (~30 ms on every start).
         self.platform_key = serialization.load_pem_private_key(
@@ -25,14 +25,34 @@ class Runtime:
         self.merchant_public_key = crypto.load_public_key(self.keys.merchant_public_key_path.read_bytes())
         self.platform_cert_pem = self.keys.platform_cert_path.read_text(encoding="ascii")
         self.db = Database(settings.database_url(config["SANDBOX_DATABASE"]))
-        self.time_scale: float = config["SANDBOX_TIME_SCALE"]
-        self.notify_timeout: float = config["SANDBOX_NOTIFY_TIMEOUT"]
-        self.notify_key_mode: str = config["SANDBOX_NOTIFY_KEY_MODE"]
-        self.merchant_name: str = config["SANDBOX_MERCHANT_NAME"]
-        self.public_url: str = config["SANDBOX_PUBLIC_URL"]
         # Set on stop: wakes requests held by the "hang" fault so shutdown is quick.
         self.stopping = threading.Event()
         self.worker = None  # set by create_app when SANDBOX_DELIVERY_WORKER is on
+
+    def configure(self, changes: dict) -> dict:
+        """Change settings while running (raises ValueError); the new dict replaces the old at once."""
+        self.settings = settings.changed(self.settings, changes)
+        return self.settings
+
+    @property
+    def time_scale(self) -> float:
+        return self.settings["SANDBOX_TIME_SCALE"]
+
+    @property
+    def notify_timeout(self) -> float:
+        return self.settings["SANDBOX_NOTIFY_TIMEOUT"]
+
+    @property
+    def notify_key_mode(self) -> str:
+        return self.settings["SANDBOX_NOTIFY_KEY_MODE"]
+
+    @property
+    def merchant_name(self) -> str:
+        return self.settings["SANDBOX_MERCHANT_NAME"]
+
+    @property
+    def public_url(self) -> str:
+        return self.settings["SANDBOX_PUBLIC_URL"]
 
     def scaled(self, seconds: float) -> timedelta:
         """A real-world delay divided by the time scale."""

@@ -1,14 +1,18 @@
 """Sandbox settings: defaults, overridden by env vars of the same name, overridden by create_app(config).
 
-Paths default to the working directory (never to a project's folders).
+Paths default to the working directory (never to a project's folders). Most settings can also be
+changed while the sandbox runs (`PATCH /sandbox/api/settings`); `STARTUP_ONLY` ones cannot.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DATA_DIR = "wechatpay-sandbox"  # created in the working directory when no path is configured
+STARTUP_ONLY = ("SANDBOX_KEY_DIR", "SANDBOX_DATABASE", "SANDBOX_DELIVERY_WORKER")
 
 
 def defaults() -> dict:
@@ -25,14 +29,36 @@ def defaults() -> dict:
     }
 
 
-def _coerce(name: str, value, default):
+def _coerce(value, default):
+    """Coerce a value from the environment (text) or from code / JSON to the default's type, or raise
+    ValueError: a JSON list or object never becomes a path or a name."""
     if isinstance(default, bool):
         if isinstance(value, str):
             return value.strip().lower() not in ("0", "false", "no", "off", "")
-        return bool(value)
-    if isinstance(default, float):
-        return float(value)
-    return str(value)
+        if isinstance(value, int):
+            return bool(value)
+    elif isinstance(default, float):
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            number = float(value)
+            if math.isfinite(number):
+                return number
+    elif isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    raise ValueError(f"wrong type of value: {value!r:.60}")
+
+
+def _check(settings: dict) -> dict:
+    if settings["SANDBOX_TIME_SCALE"] <= 0:
+        raise ValueError("SANDBOX_TIME_SCALE must be > 0")
+    if settings["SANDBOX_NOTIFY_TIMEOUT"] <= 0:
+        raise ValueError("SANDBOX_NOTIFY_TIMEOUT must be > 0")
+    if settings["SANDBOX_NOTIFY_KEY_MODE"] not in ("public_key", "certificate"):
+        raise ValueError("SANDBOX_NOTIFY_KEY_MODE must be 'public_key' or 'certificate'")
+    public = urlsplit(settings["SANDBOX_PUBLIC_URL"])
+    if public.scheme not in ("http", "https") or not public.hostname:
+        raise ValueError("SANDBOX_PUBLIC_URL must be an http(s) URL")
+    settings["SANDBOX_PUBLIC_URL"] = settings["SANDBOX_PUBLIC_URL"].rstrip("/")
+    return settings
 
 
 def load(config: dict | None = None) -> dict:
@@ -41,17 +67,28 @@ def load(config: dict | None = None) -> dict:
     settings = dict(base)
     for name in base:
         if name in os.environ:
-            settings[name] = _coerce(name, os.environ[name], base[name])
+            settings[name] = _coerce(os.environ[name], base[name])
     for name, value in (config or {}).items():
-        settings[name] = _coerce(name, value, base[name]) if name in base else value
-    if settings["SANDBOX_TIME_SCALE"] <= 0:
-        raise ValueError("SANDBOX_TIME_SCALE must be > 0")
-    if settings["SANDBOX_NOTIFY_TIMEOUT"] <= 0:
-        raise ValueError("SANDBOX_NOTIFY_TIMEOUT must be > 0")
-    if settings["SANDBOX_NOTIFY_KEY_MODE"] not in ("public_key", "certificate"):
-        raise ValueError("SANDBOX_NOTIFY_KEY_MODE must be 'public_key' or 'certificate'")
-    settings["SANDBOX_PUBLIC_URL"] = settings["SANDBOX_PUBLIC_URL"].rstrip("/")
-    return settings
+        settings[name] = _coerce(value, base[name]) if name in base else value
+    return _check(settings)
+
+
+def changed(current: dict, changes: dict) -> dict:
+    """Return current with changes applied (a run-time change); raise ValueError on a bad one."""
+    if not isinstance(changes, dict):
+        raise ValueError("settings must be a JSON object")
+    base = defaults()
+    for name in changes:
+        if name not in base:
+            raise ValueError(f"unknown setting {name}")
+        if name in STARTUP_ONLY:
+            raise ValueError(f"{name} can only be set at start-up")
+    return _check({**current, **{name: _coerce(value, base[name]) for name, value in changes.items()}})
+
+
+def public(settings: dict) -> dict:
+    """The settings as JSON for the control API."""
+    return {name: value for name, value in settings.items() if name.startswith("SANDBOX_")}
 
 
 def database_url(value: str) -> str:

@@ -11,6 +11,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from . import create_app
 from .keys import SandboxKeys
+from .settings import STARTUP_ONLY
 
 TEST_TIME_SCALE = 1000.0  # 15 s retry -> 15 ms; a refund settles after 5 ms
 
@@ -40,6 +41,7 @@ class RunningSandbox:
                                         name="sandbox-http", daemon=True)
         self._thread.start()
         self._stopped = False
+        self.initial_settings: dict = dict(self.runtime.settings)
 
     # -- control API helpers ---------------------------------------------------------------
     def _call(self, method: str, path: str, **kwargs):
@@ -64,6 +66,16 @@ class RunningSandbox:
             if error.status == 404:
                 return None
             raise
+
+    def configure(self, **changes) -> dict:
+        """Change settings while running, e.g. configure(SANDBOX_KEY_MODE="certificate"); return them all."""
+        return self._call("PATCH", "/settings", json=changes)["settings"]
+
+    def reset(self) -> None:
+        """Clear faults and put back the settings the sandbox started with (between tests)."""
+        self.clear_faults()
+        self.configure(**{name: value for name, value in self.initial_settings.items()
+                          if name.startswith("SANDBOX_") and name not in STARTUP_ONLY})
 
     def fault(self, **spec) -> dict:
         """Arm a fault, e.g. fault(target="notify", mode="duplicate", times=3)."""
@@ -143,6 +155,6 @@ def start_sandbox(directory, **config) -> RunningSandbox:
     settings_url = config.get("SANDBOX_PUBLIC_URL")
     running = RunningSandbox(app, server)
     if not settings_url:  # links on the pages should point at this server
-        running.runtime.public_url = running.url
-        app.config["SANDBOX_PUBLIC_URL"] = running.url
+        running.configure(SANDBOX_PUBLIC_URL=running.url)
+    running.initial_settings = dict(running.runtime.settings)  # what reset() restores
     return running
