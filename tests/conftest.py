@@ -150,10 +150,10 @@ def sandbox(tmp_path_factory):
 
 @pytest.fixture
 def wechat(sandbox):
-    """The sandbox, with faults cleared before and after the test."""
-    sandbox.clear_faults()
+    """The sandbox, with faults cleared and its start settings back, before and after the test."""
+    sandbox.reset()
     yield sandbox
-    sandbox.clear_faults()
+    sandbox.reset()
 
 
 @pytest.fixture

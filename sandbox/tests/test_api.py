@@ -55,22 +55,36 @@ def test_sdk_signing_an_unencoded_target_fails_like_the_real_service(wxpay):
 
 # -- signed answers ---------------------------------------------------------------------------
 
-def test_answers_are_signed_with_the_right_serial(v3, signed_by_platform):
-    created = v3.native(out_trade_no="SIGNED_001", serial=v3.keys.public_key_id)
+def test_answers_are_signed(v3, signed_by_platform):
+    created = v3.native(out_trade_no="SIGNED_001")
     assert created.status_code == 200
     assert created.headers["Content-Type"] == "application/json; charset=utf-8"
-    assert created.headers["Wechatpay-Serial"] == v3.keys.public_key_id
     assert created.headers["Wechatpay-Signature-Type"] == "WECHATPAY2-SHA256-RSA2048"
     assert created.headers["Request-ID"]
     assert signed_by_platform(created)
-
-    queried = v3.query("SIGNED_001")  # no Wechatpay-Serial header: certificate mode
-    assert queried.headers["Wechatpay-Serial"] == v3.keys.platform_cert_serial
-    assert signed_by_platform(queried)
-
+    assert signed_by_platform(v3.query("SIGNED_001"))
     closed = v3.post("/v3/pay/transactions/out-trade-no/SIGNED_001/close", {"mchid": v3.keys.mchid})
     assert closed.status_code == 204 and closed.get_data() == b""
     assert signed_by_platform(closed)
+
+
+@pytest.mark.parametrize("mode, asked, answered", [
+    ("public_key", None, "public_key_id"),  # a client holding only the public key names none
+    ("public_key", "public_key_id", "public_key_id"),
+    ("public_key", "platform_cert_serial", "platform_cert_serial"),  # a client still on certificates
+    ("public_key", "UNKNOWN_SERIAL", "public_key_id"),
+    ("certificate", None, "platform_cert_serial"),
+    ("certificate", "public_key_id", "public_key_id"),
+])
+def test_answer_serial_follows_the_request_then_the_merchants_key_mode(make_app, make_v3, signed_by_platform,
+                                                                       mode, asked, answered):
+    v3 = make_v3(make_app(SANDBOX_KEY_MODE=mode))
+    serial = getattr(v3.keys, asked, asked) if asked else None
+    response = v3.query("NOSUCH001") if asked is None else \
+        v3.get(f"/v3/pay/transactions/out-trade-no/NOSUCH001?mchid={v3.keys.mchid}", serial=serial)
+    assert response.status_code == 404  # errors are signed too, under the same rule
+    assert response.headers["Wechatpay-Serial"] == getattr(v3.keys, answered)
+    assert signed_by_platform(response)
 
 
 def test_certificates_endpoint(v3):

@@ -55,28 +55,29 @@ def test_settings_precedence_and_defaults_in_the_working_directory(monkeypatch, 
         monkeypatch.delenv(name)
     defaults = settings.load()
     assert defaults["SANDBOX_TIME_SCALE"] == 60.0 and defaults["SANDBOX_NOTIFY_TIMEOUT"] == 5.0
+    assert defaults["SANDBOX_KEY_MODE"] == "public_key"
     assert defaults["SANDBOX_KEY_DIR"] == str(tmp_path / "wechatpay-sandbox" / "keys")
     assert defaults["SANDBOX_DATABASE"] == str(tmp_path / "wechatpay-sandbox" / "sandbox.sqlite3")
-    for bad in ({"SANDBOX_TIME_SCALE": 0}, {"SANDBOX_NOTIFY_KEY_MODE": "both"}, {"SANDBOX_NOTIFY_TIMEOUT": -1}):
+    for bad in ({"SANDBOX_TIME_SCALE": 0}, {"SANDBOX_KEY_MODE": "both"}, {"SANDBOX_NOTIFY_TIMEOUT": -1}):
         with pytest.raises(ValueError):
             settings.load(bad)
 
 
 def test_settings_change_while_running(sb):
     url = sb.url + "/sandbox/api/settings"
-    assert requests.get(url, timeout=5).json()["settings"]["SANDBOX_NOTIFY_KEY_MODE"] == "public_key"
-    changed = sb.configure(SANDBOX_NOTIFY_KEY_MODE="certificate", SANDBOX_MERCHANT_NAME="改名店")
-    assert changed["SANDBOX_NOTIFY_KEY_MODE"] == "certificate" and changed["SANDBOX_MERCHANT_NAME"] == "改名店"
-    assert sb.runtime.notify_key_mode == "certificate"
+    assert requests.get(url, timeout=5).json()["settings"]["SANDBOX_KEY_MODE"] == "public_key"
+    changed = sb.configure(SANDBOX_KEY_MODE="certificate", SANDBOX_MERCHANT_NAME="改名店")
+    assert changed["SANDBOX_KEY_MODE"] == "certificate" and changed["SANDBOX_MERCHANT_NAME"] == "改名店"
+    assert sb.runtime.key_mode == "certificate"
     for bad in ({"SANDBOX_NO_SUCH": 1}, {"SANDBOX_DATABASE": "/tmp/x.sqlite3"}, {"SANDBOX_TIME_SCALE": "fast"},
-                {"SANDBOX_TIME_SCALE": [1]}, {"SANDBOX_TIME_SCALE": "nan"}, {"SANDBOX_NOTIFY_KEY_MODE": "both"},
+                {"SANDBOX_TIME_SCALE": [1]}, {"SANDBOX_TIME_SCALE": "nan"}, {"SANDBOX_KEY_MODE": "both"},
                 {"SANDBOX_PUBLIC_URL": ["http://127.0.0.1:1"]}, {"SANDBOX_PUBLIC_URL": "127.0.0.1:1"}):
         response = requests.patch(url, json=bad, timeout=5)
         assert response.status_code == 400 and response.json()["error"] == "INVALID_SETTING", bad
     assert requests.patch(url, data="[1]", headers={"Content-Type": "application/json"}, timeout=5).status_code == 400
-    assert sb.runtime.notify_key_mode == "certificate"  # refused changes changed nothing
+    assert sb.runtime.key_mode == "certificate"  # refused changes changed nothing
     sb.reset()
-    assert sb.runtime.notify_key_mode == "public_key" and sb.runtime.merchant_name == "演示小店"
+    assert sb.runtime.key_mode == "public_key" and sb.runtime.merchant_name == "演示小店"
 
 
 # -- start_sandbox (tests) -----------------------------------------------------------------------------
@@ -106,7 +107,7 @@ def test_command_serves_with_its_data_in_the_working_directory(tmp_path):
         info = wait_for_info(process, port)
         data = tmp_path / "wechatpay-sandbox"
         assert info["key_dir"] == str(data / "keys") and info["public_url"] == f"http://127.0.0.1:{port}"
-        assert info["time_scale"] == 60.0
+        assert info["time_scale"] == 60.0 and info["key_mode"] == "public_key"
         assert (data / "keys" / "ids.json").exists() and (data / "sandbox.sqlite3").exists()
     finally:
         process.terminate()

@@ -30,7 +30,7 @@ def test_notification_envelope_and_headers(sb, wxpay, receiver):
     note = receiver.wait(1)[0]
     headers, body = note.headers, note.body
     assert headers["Content-Type"] == "application/json"
-    assert headers["Wechatpay-Serial"] == sb.keys.public_key_id  # SANDBOX_NOTIFY_KEY_MODE default
+    assert headers["Wechatpay-Serial"] == sb.keys.public_key_id  # SANDBOX_KEY_MODE default
     assert headers["Wechatpay-Signature-Type"] == "WECHATPAY2-SHA256-RSA2048"
     assert abs(int(headers["Wechatpay-Timestamp"]) - time.time()) < 10
     assert len(headers["Wechatpay-Nonce"]) == 32

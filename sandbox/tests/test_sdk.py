@@ -70,7 +70,7 @@ def test_public_key_mode_full_flow(sb, wxpay, receiver):
 
 
 def test_certificate_mode_full_flow(make_sandbox, make_client, receiver):
-    running = make_sandbox(SANDBOX_NOTIFY_KEY_MODE="certificate")
+    running = make_sandbox(SANDBOX_KEY_MODE="certificate")
     client = make_client(running, "certificate")
     assert not (client.cert_dir / f"{running.keys.platform_cert_serial}.pem").exists()
     full_flow(client, receiver, "CERT_FLOW_01", running.pay)
@@ -82,7 +82,7 @@ def test_certificate_mode_full_flow(make_sandbox, make_client, receiver):
 
 def test_certificate_mode_sdk_refuses_a_sandbox_with_other_keys(make_sandbox, make_client, tmp_path):
     """The downloaded certificate must decrypt under the APIv3 key: a wrong key finds no certificate."""
-    running = make_sandbox()
+    running = make_sandbox(SANDBOX_KEY_MODE="certificate")
     client = make_client(running, "certificate")
     client._core._apiv3_key = "x" * 32  # what a shop configured with the wrong APIv3 key would hold
     with pytest.raises(Exception, match="failed to verify the signature"):

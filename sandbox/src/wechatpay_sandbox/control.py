@@ -54,7 +54,7 @@ def info():
         "mchid": rt.keys.mchid, "appid": rt.keys.appid,
         "merchant_serial_no": rt.keys.merchant_serial_no, "public_key_id": rt.keys.public_key_id,
         "platform_cert_serial": rt.keys.platform_cert_serial, "key_dir": str(rt.keys.directory),
-        "time_scale": rt.time_scale, "notify_key_mode": rt.notify_key_mode,
+        "time_scale": rt.time_scale, "key_mode": rt.key_mode,
         "notify_timeout": rt.notify_timeout, "public_url": rt.public_url,
         "merchant_name": rt.merchant_name, "payer_openid": rt.payer_openid,
     })

@@ -131,7 +131,7 @@ def signed_headers(rt, body: str, *, probe: bool = False) -> dict[str, str]:
         "Wechatpay-Timestamp": timestamp,
         "Wechatpay-Nonce": nonce,
         "Wechatpay-Signature": signature,
-        "Wechatpay-Serial": rt.notify_serial(),
+        "Wechatpay-Serial": rt.mode_serial(),
         "Wechatpay-Signature-Type": crypto.SIGNATURE_TYPE,
     }
 

@@ -43,8 +43,8 @@ class Runtime:
         return self.settings["SANDBOX_NOTIFY_TIMEOUT"]
 
     @property
-    def notify_key_mode(self) -> str:
-        return self.settings["SANDBOX_NOTIFY_KEY_MODE"]
+    def key_mode(self) -> str:
+        return self.settings["SANDBOX_KEY_MODE"]
 
     @property
     def merchant_name(self) -> str:
@@ -58,16 +58,22 @@ class Runtime:
         """A real-world delay divided by the time scale."""
         return timedelta(seconds=seconds / self.time_scale)
 
-    def response_serial(self, request_serial: str | None) -> str:
-        """Answer in public-key mode if the caller named a public key id, else with the certificate."""
-        if request_serial and request_serial.startswith("PUB_KEY_ID_"):
-            return self.keys.public_key_id
-        return self.keys.platform_cert_serial
-
-    def notify_serial(self) -> str:
-        if self.notify_key_mode == "certificate":
+    def mode_serial(self) -> str:
+        """The serial of the key the merchant's mode signs with: notifications, and answers by default."""
+        if self.key_mode == "certificate":
             return self.keys.platform_cert_serial
         return self.keys.public_key_id
+
+    def response_serial(self, requested: str | None) -> str:
+        """Answer under the key the request's Wechatpay-Serial names if it is ours, else the mode's.
+
+        Both serials name the same platform key pair, so only the header the client looks up changes.
+        """
+        if requested == self.keys.public_key_id:
+            return self.keys.public_key_id
+        if requested and requested.upper() == self.keys.platform_cert_serial.upper():
+            return self.keys.platform_cert_serial
+        return self.mode_serial()
 
     @property
     def payer_openid(self) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 DATA_DIR = "wechatpay-sandbox"  # created in the working directory when no path is configured
+KEY_MODES = ("public_key", "certificate")
 STARTUP_ONLY = ("SANDBOX_KEY_DIR", "SANDBOX_DATABASE", "SANDBOX_DELIVERY_WORKER")
 
 
@@ -21,7 +22,9 @@ def defaults() -> dict:
         "SANDBOX_KEY_DIR": str(data / "keys"),
         "SANDBOX_DATABASE": str(data / "sandbox.sqlite3"),
         "SANDBOX_TIME_SCALE": 60.0,  # retry delays and the refund delay are divided by this
-        "SANDBOX_NOTIFY_KEY_MODE": "public_key",  # or "certificate": the serial notifications carry
+        # The merchant's key mode: which key signs answers to requests without Wechatpay-Serial, and
+        # every notification. "public_key" (微信支付公钥) or "certificate" (平台证书).
+        "SANDBOX_KEY_MODE": "public_key",
         "SANDBOX_PUBLIC_URL": "http://127.0.0.1:5001",
         "SANDBOX_MERCHANT_NAME": "演示小店",
         "SANDBOX_NOTIFY_TIMEOUT": 5.0,  # seconds the merchant has to answer a notification
@@ -52,8 +55,8 @@ def _check(settings: dict) -> dict:
         raise ValueError("SANDBOX_TIME_SCALE must be > 0")
     if settings["SANDBOX_NOTIFY_TIMEOUT"] <= 0:
         raise ValueError("SANDBOX_NOTIFY_TIMEOUT must be > 0")
-    if settings["SANDBOX_NOTIFY_KEY_MODE"] not in ("public_key", "certificate"):
-        raise ValueError("SANDBOX_NOTIFY_KEY_MODE must be 'public_key' or 'certificate'")
+    if settings["SANDBOX_KEY_MODE"] not in KEY_MODES:
+        raise ValueError("SANDBOX_KEY_MODE must be 'public_key' or 'certificate'")
     public = urlsplit(settings["SANDBOX_PUBLIC_URL"])
     if public.scheme not in ("http", "https") or not public.hostname:
         raise ValueError("SANDBOX_PUBLIC_URL must be an http(s) URL")
