@@ -345,25 +345,44 @@ def test_refund_processing_then_success_with_notification(v3, sandbox_app, paid_
     start = now_utc()
     control = sandbox_app.test_client()
     with freeze_time(start) as frozen:
-        created = refund(v3, "REFUND_001", refund=40).json
+        created = refund(v3, "REFUND_001", refund=40, notify_url="https://shop.example.com/refund-notify").json
         assert created["status"] == "PROCESSING" and "success_time" not in created
         assert created["amount"]["refund"] == 40 and created["amount"]["total"] == 100
-        refund(v3, "REFUND_002", refund=60, notify_url="https://shop.example.com/refund-notify")
         frozen.tick(timedelta(seconds=4))  # time scale 1: five real seconds
         assert v3.get("/v3/refund/domestic/refunds/REFUND_001").json["status"] == "PROCESSING"
         frozen.tick(timedelta(seconds=2))
         done = v3.get("/v3/refund/domestic/refunds/REFUND_001").json
         assert done["status"] == "SUCCESS" and done["success_time"]
-        control.get("/")  # the overview catches up on due refunds too
         deliveries = control.get("/sandbox/api/deliveries?out_trade_no=PAID_00001").json["deliveries"]
-    refunds = {d["out_refund_no"]: d for d in deliveries if d["event_type"] == "REFUND.SUCCESS"}
-    assert refunds["REFUND_001"]["notify_url"] == "https://shop.example.com/pay/notify"  # the order's
-    assert refunds["REFUND_002"]["notify_url"] == "https://shop.example.com/refund-notify"
-    envelope = json.loads(refunds["REFUND_001"]["body"])
+    [notice] = [d for d in deliveries if d["event_type"] == "REFUND.SUCCESS"]
+    assert notice["notify_url"] == "https://shop.example.com/refund-notify"
+    envelope = json.loads(notice["body"])
     resource = json.loads(crypto.aead_decrypt(v3.keys.apiv3_key, envelope["resource"]["nonce"],
                                               envelope["resource"]["ciphertext"], "refund"))
     assert resource["refund_status"] == "SUCCESS" and resource["amount"]["refund"] == 40
     assert resource["out_trade_no"] == "PAID_00001" and resource["refund_id"] == created["refund_id"]
+
+
+def test_refund_without_notify_url_notifies_the_merchants_refund_callback_or_nobody(v3, sandbox_app, paid_order):
+    """Never the payment's notify_url: WeChat uses the refund callback set on the merchant platform."""
+    control = sandbox_app.test_client()
+    start = now_utc()
+    with freeze_time(start) as frozen:
+        refund(v3, "REFUND_001", refund=40)  # no callback configured: nobody is told
+        configured = control.patch("/sandbox/api/settings",
+                                   json={"SANDBOX_REFUND_NOTIFY_URL": "https://shop.example.com/refunds"})
+        assert configured.json["settings"]["SANDBOX_REFUND_NOTIFY_URL"] == "https://shop.example.com/refunds"
+        refund(v3, "REFUND_002", refund=60)
+        frozen.tick(timedelta(seconds=6))
+        control.get("/")  # the overview settles due refunds, as the worker does
+        assert control.get("/sandbox/api/refunds/REFUND_001").json["status"] == "SUCCESS"
+        deliveries = control.get("/sandbox/api/deliveries?out_trade_no=PAID_00001").json["deliveries"]
+    assert [(d["event_type"], d["out_refund_no"], d["notify_url"]) for d in deliveries] == [
+        ("TRANSACTION.SUCCESS", None, "https://shop.example.com/pay/notify"),
+        ("REFUND.SUCCESS", "REFUND_002", "https://shop.example.com/refunds"),
+    ]
+    bad = control.patch("/sandbox/api/settings", json={"SANDBOX_REFUND_NOTIFY_URL": "http://shop.example.com/r"})
+    assert bad.status_code == 400 and bad.json["error"] == "INVALID_SETTING"
 
 
 def test_unknown_refund_query_is_404(v3):

@@ -55,10 +55,11 @@ def test_settings_precedence_and_defaults_in_the_working_directory(monkeypatch, 
         monkeypatch.delenv(name)
     defaults = settings.load()
     assert defaults["SANDBOX_TIME_SCALE"] == 60.0 and defaults["SANDBOX_NOTIFY_TIMEOUT"] == 5.0
-    assert defaults["SANDBOX_KEY_MODE"] == "public_key"
+    assert defaults["SANDBOX_KEY_MODE"] == "public_key" and defaults["SANDBOX_REFUND_NOTIFY_URL"] == ""
     assert defaults["SANDBOX_KEY_DIR"] == str(tmp_path / "wechatpay-sandbox" / "keys")
     assert defaults["SANDBOX_DATABASE"] == str(tmp_path / "wechatpay-sandbox" / "sandbox.sqlite3")
-    for bad in ({"SANDBOX_TIME_SCALE": 0}, {"SANDBOX_KEY_MODE": "both"}, {"SANDBOX_NOTIFY_TIMEOUT": -1}):
+    for bad in ({"SANDBOX_TIME_SCALE": 0}, {"SANDBOX_KEY_MODE": "both"}, {"SANDBOX_NOTIFY_TIMEOUT": -1},
+                {"SANDBOX_REFUND_NOTIFY_URL": "ftp://shop.example/refunds"}):
         with pytest.raises(ValueError):
             settings.load(bad)
 

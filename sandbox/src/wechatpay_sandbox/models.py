@@ -60,7 +60,7 @@ class Refund(Base):
     out_refund_no: Mapped[str] = mapped_column(String(64), unique=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
     reason: Mapped[str | None] = mapped_column(String(80))
-    notify_url: Mapped[str | None] = mapped_column(String(255))
+    notify_url: Mapped[str | None] = mapped_column(String(255))  # where REFUND.* goes; None: nowhere
     funds_account: Mapped[str | None] = mapped_column(String(32))
     refund_fen: Mapped[int] = mapped_column(Integer)
     total_fen: Mapped[int] = mapped_column(Integer)

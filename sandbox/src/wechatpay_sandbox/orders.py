@@ -202,7 +202,9 @@ def create_refund(session: Session, rt, req: RefundRequest, now: datetime) -> Re
         raise invalid_request("申请退款金额超过订单可退金额")
     refund = Refund(
         refund_id="50" + _digits(7) + now.astimezone(clock.CHINA).strftime("%Y%m%d") + _digits(12),
-        out_refund_no=req.out_refund_no, order=order, reason=req.reason, notify_url=req.notify_url,
+        out_refund_no=req.out_refund_no, order=order, reason=req.reason,
+        # Without notify_url, WeChat uses the refund callback the merchant has configured (if any).
+        notify_url=req.notify_url or rt.refund_notify_url,
         funds_account=req.funds_account, refund_fen=req.refund_fen, total_fen=req.total_fen,
         currency=req.currency, fingerprint=req.fingerprint, status=PROCESSING, created_at=now,
         settle_at=now + rt.scaled(REFUND_DELAY))
@@ -214,12 +216,14 @@ def create_refund(session: Session, rt, req: RefundRequest, now: datetime) -> Re
 
 
 def settle_refund(session: Session, rt, refund: Refund, now: datetime) -> Refund:
+    """SUCCESS, and REFUND.SUCCESS to the refund's callback if it has one (never the payment's)."""
     refund.status = SUCCESS
     refund.success_time = now
     order = refund.order
-    notify.enqueue(session, rt, event_type="REFUND.SUCCESS", summary="退款成功", original_type="refund",
-                   resource=refund_notice_json(refund), notify_url=refund.notify_url or order.notify_url,
-                   out_trade_no=order.out_trade_no, out_refund_no=refund.out_refund_no, now=now)
+    if refund.notify_url:
+        notify.enqueue(session, rt, event_type="REFUND.SUCCESS", summary="退款成功", original_type="refund",
+                       resource=refund_notice_json(refund), notify_url=refund.notify_url,
+                       out_trade_no=order.out_trade_no, out_refund_no=refund.out_refund_no, now=now)
     return refund
 
 

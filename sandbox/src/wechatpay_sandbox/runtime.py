@@ -54,6 +54,10 @@ class Runtime:
     def public_url(self) -> str:
         return self.settings["SANDBOX_PUBLIC_URL"]
 
+    @property
+    def refund_notify_url(self) -> str | None:
+        return self.settings["SANDBOX_REFUND_NOTIFY_URL"] or None
+
     def scaled(self, seconds: float) -> timedelta:
         """A real-world delay divided by the time scale."""
         return timedelta(seconds=seconds / self.time_scale)

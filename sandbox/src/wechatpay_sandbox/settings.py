@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from . import validation
+
 DATA_DIR = "wechatpay-sandbox"  # created in the working directory when no path is configured
 KEY_MODES = ("public_key", "certificate")
 STARTUP_ONLY = ("SANDBOX_KEY_DIR", "SANDBOX_DATABASE", "SANDBOX_DELIVERY_WORKER")
@@ -29,6 +31,8 @@ def defaults() -> dict:
         "SANDBOX_MERCHANT_NAME": "演示小店",
         "SANDBOX_NOTIFY_TIMEOUT": 5.0,  # seconds the merchant has to answer a notification
         "SANDBOX_DELIVERY_WORKER": True,  # start the background delivery thread
+        # The refund callback set on the merchant platform: REFUND.* for refunds created without notify_url.
+        "SANDBOX_REFUND_NOTIFY_URL": "",
     }
 
 
@@ -57,6 +61,10 @@ def _check(settings: dict) -> dict:
         raise ValueError("SANDBOX_NOTIFY_TIMEOUT must be > 0")
     if settings["SANDBOX_KEY_MODE"] not in KEY_MODES:
         raise ValueError("SANDBOX_KEY_MODE must be 'public_key' or 'certificate'")
+    refund_url = settings["SANDBOX_REFUND_NOTIFY_URL"]
+    problem = refund_url and validation.notify_url_problem(refund_url)
+    if problem:
+        raise ValueError(f"SANDBOX_REFUND_NOTIFY_URL {problem}")
     public = urlsplit(settings["SANDBOX_PUBLIC_URL"])
     if public.scheme not in ("http", "https") or not public.hostname:
         raise ValueError("SANDBOX_PUBLIC_URL must be an http(s) URL")

@@ -140,25 +140,27 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def check_notify_url(data: dict, field: str, *, required: bool) -> str | None:
-    """https with a host and no query string; plain http only to a loopback host (local demos)."""
-    url = _string(data, field, "通知地址", 255, required=required)
-    if url is None:
-        return None
+def notify_url_problem(url: str) -> str | None:
+    """What is wrong with a notify URL, or None: https with a host and no query string; plain http
+    only to a loopback host (local demos)."""
     try:
         parts = urlsplit(url)
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise param_error(field, "通知地址", "不是合法的URL", url) from None
-    if parts.scheme == "https" and host:
-        pass
-    elif parts.scheme == "http" and is_loopback_host(host):
-        pass
-    else:
-        raise param_error(field, "通知地址", "必须是https地址（沙箱另允许本机http地址）", url)
+        return "不是合法的URL"
+    if not ((parts.scheme == "https" and host) or (parts.scheme == "http" and is_loopback_host(host))):
+        return "必须是https地址（沙箱另允许本机http地址）"
     if parts.query or parts.fragment or "?" in url:
-        raise param_error(field, "通知地址", "不允许携带查询串", url)
+        return "不允许携带查询串"
+    return None
+
+
+def check_notify_url(data: dict, field: str, *, required: bool) -> str | None:
+    url = _string(data, field, "通知地址", 255, required=required)
+    problem = url and notify_url_problem(url)
+    if problem:
+        raise param_error(field, "通知地址", problem, url)
     return url
 
 
