@@ -47,11 +47,13 @@ def test_settings_precedence_and_defaults_in_the_working_directory(monkeypatch, 
     monkeypatch.setenv("SANDBOX_TIME_SCALE", "120")
     monkeypatch.setenv("SANDBOX_DELIVERY_WORKER", "false")
     monkeypatch.setenv("SANDBOX_MERCHANT_NAME", "环境变量店")
+    monkeypatch.setenv("SANDBOX_ALLOWED_HOSTS", " Dev.Example , ,phone.test")
     loaded = settings.load({"SANDBOX_MERCHANT_NAME": "配置店", "SANDBOX_PUBLIC_URL": "http://127.0.0.1:9/"})
     assert loaded["SANDBOX_TIME_SCALE"] == 120.0 and loaded["SANDBOX_DELIVERY_WORKER"] is False
     assert loaded["SANDBOX_MERCHANT_NAME"] == "配置店"  # the config dict wins over the environment
     assert loaded["SANDBOX_PUBLIC_URL"] == "http://127.0.0.1:9"
-    for name in ("SANDBOX_TIME_SCALE", "SANDBOX_DELIVERY_WORKER", "SANDBOX_MERCHANT_NAME"):
+    assert loaded["SANDBOX_ALLOWED_HOSTS"] == ("dev.example", "phone.test")
+    for name in ("SANDBOX_TIME_SCALE", "SANDBOX_DELIVERY_WORKER", "SANDBOX_MERCHANT_NAME", "SANDBOX_ALLOWED_HOSTS"):
         monkeypatch.delenv(name)
     defaults = settings.load()
     assert defaults["SANDBOX_TIME_SCALE"] == 60.0 and defaults["SANDBOX_NOTIFY_TIMEOUT"] == 5.0
@@ -67,18 +69,22 @@ def test_settings_precedence_and_defaults_in_the_working_directory(monkeypatch, 
 def test_settings_change_while_running(sb):
     url = sb.url + "/sandbox/api/settings"
     assert requests.get(url, timeout=5).json()["settings"]["SANDBOX_KEY_MODE"] == "public_key"
-    changed = sb.configure(SANDBOX_KEY_MODE="certificate", SANDBOX_MERCHANT_NAME="改名店")
+    changed = sb.configure(SANDBOX_KEY_MODE="certificate", SANDBOX_MERCHANT_NAME="改名店",
+                           SANDBOX_ALLOWED_HOSTS="a.test,B.test")
     assert changed["SANDBOX_KEY_MODE"] == "certificate" and changed["SANDBOX_MERCHANT_NAME"] == "改名店"
+    assert changed["SANDBOX_ALLOWED_HOSTS"] == ["a.test", "b.test"]
     assert sb.runtime.key_mode == "certificate"
     for bad in ({"SANDBOX_NO_SUCH": 1}, {"SANDBOX_DATABASE": "/tmp/x.sqlite3"}, {"SANDBOX_TIME_SCALE": "fast"},
                 {"SANDBOX_TIME_SCALE": [1]}, {"SANDBOX_TIME_SCALE": "nan"}, {"SANDBOX_KEY_MODE": "both"},
-                {"SANDBOX_PUBLIC_URL": ["http://127.0.0.1:1"]}, {"SANDBOX_PUBLIC_URL": "127.0.0.1:1"}):
+                {"SANDBOX_PUBLIC_URL": ["http://127.0.0.1:1"]}, {"SANDBOX_PUBLIC_URL": "127.0.0.1:1"},
+                {"SANDBOX_ALLOWED_HOSTS": [1]}, {"SANDBOX_ALLOWED_HOSTS": {"a": "b"}}):
         response = requests.patch(url, json=bad, timeout=5)
         assert response.status_code == 400 and response.json()["error"] == "INVALID_SETTING", bad
     assert requests.patch(url, data="[1]", headers={"Content-Type": "application/json"}, timeout=5).status_code == 400
     assert sb.runtime.key_mode == "certificate"  # refused changes changed nothing
     sb.reset()
     assert sb.runtime.key_mode == "public_key" and sb.runtime.merchant_name == "演示小店"
+    assert sb.runtime.settings["SANDBOX_ALLOWED_HOSTS"] == ()
 
 
 # -- start_sandbox (tests) -----------------------------------------------------------------------------

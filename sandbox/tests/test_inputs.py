@@ -134,7 +134,7 @@ def test_control_api_and_pages_answer_4xx_to_odd_input(sandbox_app, v3):
     fault = {"target": "api", "mode": "hang", "count": 1, "times": 2, "seconds": 1, "path_prefix": "/v3/"}
     setting = {"SANDBOX_TIME_SCALE": 2, "SANDBOX_KEY_MODE": "certificate", "SANDBOX_MERCHANT_NAME": "店",
                "SANDBOX_NOTIFY_TIMEOUT": 3, "SANDBOX_REFUND_NOTIFY_URL": "https://shop.example.com/r",
-               "SANDBOX_PUBLIC_URL": "http://127.0.0.1:1"}
+               "SANDBOX_ALLOWED_HOSTS": ["a.test"], "SANDBOX_PUBLIC_URL": "http://127.0.0.1:1"}
     calls = [("post", "/sandbox/api/faults", fault), ("patch", "/sandbox/api/settings", setting),
              ("post", "/sandbox/api/orders/SWEEP_0002/cancel", {"code_url": "x"})]
     for method, target, body in calls:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Flask
 
 from . import api, control, pages, settings
+from .hosts import HostGuard
 from .runtime import Runtime
 from .worker import Worker
 
@@ -15,11 +16,13 @@ def create_app(config: dict | None = None) -> Flask:
     """Create the sandbox app; generate its keys on first start; start the delivery worker."""
     effective = settings.load(config)
     app = Flask(__name__)
-    app.config.update(effective)
+    # SANDBOX_* settings live on the runtime (they can change while running); the rest is Flask's.
+    app.config.update({name: value for name, value in effective.items() if not name.startswith("SANDBOX_")})
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     runtime = Runtime(effective)
     app.extensions["sandbox"] = runtime
+    app.wsgi_app = HostGuard(app.wsgi_app, runtime)
     api.register(app)
     app.register_blueprint(control.bp)
     app.register_blueprint(pages.bp)

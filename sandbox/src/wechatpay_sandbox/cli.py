@@ -67,7 +67,8 @@ def _serve(args: argparse.Namespace) -> int:
     elif "SANDBOX_PUBLIC_URL" not in os.environ:
         config["SANDBOX_PUBLIC_URL"] = f"http://127.0.0.1:{args.port}"
     if not _is_loopback(args.host):
-        print(f" * warning: listening on {args.host}; the sandbox has no authentication.", file=sys.stderr)
+        print(f" * warning: listening on {args.host}; the sandbox has no authentication. Only the hosts in "
+              "SANDBOX_ALLOWED_HOSTS (and SANDBOX_PUBLIC_URL's) are answered.", file=sys.stderr)
 
     from werkzeug.serving import run_simple
 

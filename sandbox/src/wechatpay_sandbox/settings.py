@@ -33,6 +33,8 @@ def defaults() -> dict:
         "SANDBOX_DELIVERY_WORKER": True,  # start the background delivery thread
         # The refund callback set on the merchant platform: REFUND.* for refunds created without notify_url.
         "SANDBOX_REFUND_NOTIFY_URL": "",
+        # Host names the sandbox answers besides 127.0.0.1, localhost, ::1 and SANDBOX_PUBLIC_URL's host.
+        "SANDBOX_ALLOWED_HOSTS": (),
     }
 
 
@@ -49,6 +51,10 @@ def _coerce(value, default):
             number = float(value)
             if math.isfinite(number):
                 return number
+    elif isinstance(default, tuple):
+        items = value.split(",") if isinstance(value, str) else value
+        if isinstance(items, (list, tuple)) and all(isinstance(item, str) for item in items):
+            return tuple(item.strip() for item in items if item.strip())
     elif isinstance(value, (str, os.PathLike)):
         return os.fspath(value)
     raise ValueError(f"wrong type of value: {value!r:.60}")
@@ -69,6 +75,7 @@ def _check(settings: dict) -> dict:
     if public.scheme not in ("http", "https") or not public.hostname:
         raise ValueError("SANDBOX_PUBLIC_URL must be an http(s) URL")
     settings["SANDBOX_PUBLIC_URL"] = settings["SANDBOX_PUBLIC_URL"].rstrip("/")
+    settings["SANDBOX_ALLOWED_HOSTS"] = tuple(host.lower() for host in settings["SANDBOX_ALLOWED_HOSTS"])
     return settings
 
 
@@ -98,8 +105,9 @@ def changed(current: dict, changes: dict) -> dict:
 
 
 def public(settings: dict) -> dict:
-    """The settings as JSON for the control API."""
-    return {name: value for name, value in settings.items() if name.startswith("SANDBOX_")}
+    """The settings as JSON for the control API (lists for tuples)."""
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in settings.items()
+            if name.startswith("SANDBOX_")}
 
 
 def database_url(value: str) -> str:
