@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import shutil
 import socket
 import threading
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -22,6 +24,7 @@ from wechatpayv3 import WeChatPay, WeChatPayType
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from helpers import serve_site
 from wechatpay_sandbox import create_app, crypto
 from wechatpay_sandbox.keys import ensure_keys
 from wechatpay_sandbox.testing import start_sandbox
@@ -197,6 +200,52 @@ def self_signed_certificate(directory: Path) -> int:
     serial = format(cert.serial_number, "X")
     (directory / f"{serial}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert.serial_number
+
+
+@pytest.fixture
+def v3_http(sb):
+    """v3_http(target, body) -> a signed POST of a raw JSON body to the running sandbox (bodies the SDK
+    would refuse to send)."""
+    key = crypto.load_private_key(sb.keys.merchant_private_key_path.read_bytes())
+
+    def post(target: str, body) -> requests.Response:
+        raw = json.dumps(body).encode()
+        authorization = crypto.build_authorization(
+            key, mchid=sb.keys.mchid, serial_no=sb.keys.merchant_serial_no, method="POST", target=target,
+            timestamp=int(time.time()), nonce=uuid.uuid4().hex, body=raw)
+        return requests.post(sb.url + target, data=raw, timeout=5,
+                             headers={"Authorization": authorization, "Content-Type": "application/json"})
+
+    return post
+
+
+@pytest.fixture
+def site():
+    """A merchant website on 127.0.0.1 (helpers.Site): pages that send payers to the sandbox."""
+    running, stop = serve_site()
+    yield running
+    stop()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium through Playwright (one per session; tests open their own contexts):
+    skipped on a laptop without it, required under CI=true."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must provide {CHROMIUM}")
+        pytest.skip(f"needs Debian's chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from wechatpay_sandbox import crypto
 from wechatpay_sandbox.keys import SandboxKeys, ensure_keys
 
 FILES = ("merchant_key.pem", "merchant_public_key.pem", "platform_key.pem", "platform_public_key.pem",
-         "platform_cert.pem", "apiv3_key", "ids.json")
+         "platform_cert.pem", "apiv3_key", "app_secret", "ids.json")
 
 
 def mode(path: Path) -> int:
@@ -42,6 +42,8 @@ def test_first_start_generates_everything(tmp_path):
     assert re.fullmatch(r"[0-9A-F]+", keys.platform_cert_serial)
     assert re.fullmatch(r"[A-Za-z0-9]{32}", keys.apiv3_key)
     assert (directory / "apiv3_key").read_bytes() == keys.apiv3_key.encode()  # no newline
+    assert re.fullmatch(r"[0-9a-f]{32}", keys.app_secret)
+    assert (directory / "app_secret").read_bytes() == keys.app_secret.encode()
     assert json.loads((directory / "ids.json").read_text()) == {
         "mchid": keys.mchid, "appid": keys.appid, "merchant_serial_no": keys.merchant_serial_no,
         "public_key_id": keys.public_key_id, "platform_cert_serial": keys.platform_cert_serial}
@@ -73,6 +75,7 @@ def test_ensure_keys_is_idempotent(tmp_path):
 
 @pytest.mark.parametrize("missing, changed", [
     ("apiv3_key", {"apiv3_key"}),
+    ("app_secret", {"app_secret"}),  # a folder from before the AppSecret gets one
     ("platform_cert.pem", {"platform_cert.pem", "ids.json"}),
     ("merchant_public_key.pem", set()),  # derived again from the private key: identical
     ("merchant_key.pem", {"merchant_key.pem", "merchant_public_key.pem"}),

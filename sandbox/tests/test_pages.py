@@ -32,7 +32,7 @@ def test_phone_shows_the_order_and_pays(sandbox_app, v3):
     page = text(client.get("/phone?code_url=" + quote(code_url)))
     assert "演示小店" in page and "青花瓷茶杯" in page and "¥19.99" in page
     assert 'action="/phone/pay"' in page and 'action="/phone/cancel"' in page
-    assert page.count('method="post"') == 2
+    assert page.count('method="post"') == 3 and 'action="/phone/user"' in page  # pay, cancel, switch user
 
     paid = client.post("/phone/pay", data={"code_url": code_url})
     assert paid.status_code == 303

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import api, control, pages, settings
+from . import api, bridge, control, h5, oauth, pages, settings
 from .hosts import HostGuard
 from .runtime import Runtime
 from .worker import Worker
@@ -26,6 +26,9 @@ def create_app(config: dict | None = None) -> Flask:
     api.register(app)
     app.register_blueprint(control.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(oauth.bp)
+    app.register_blueprint(bridge.bp)
+    app.register_blueprint(h5.bp)
     if effective["SANDBOX_DELIVERY_WORKER"]:
         runtime.worker = Worker(runtime)
         runtime.worker.start()

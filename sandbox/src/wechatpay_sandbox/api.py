@@ -1,4 +1,5 @@
-"""The WeChat Pay API v3 routes the shop calls: Native order, query, close, refunds, certificates."""
+"""The WeChat Pay API v3 routes merchants call: Native, JSAPI and H5 orders, query, close, refunds,
+certificates."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import auth, clock, crypto, faults, orders, validation
 from .errors import ApiError, frequency_limited, system_error
-from .models import Order
+from .models import JSAPI, MWEB, NATIVE, Order
 
 log = logging.getLogger(__name__)
 bp = Blueprint("v3", __name__, url_prefix="/v3")
@@ -53,16 +54,33 @@ def _check_mchid(value, location: str) -> None:
                        {"field": "mchid", "location": location, "value": value})
 
 
-@bp.post("/pay/transactions/native")
-def native_order():
+def _create_order(trade_type: str) -> Response:
     rt = _rt()
     now = clock.now()
-    order_request = validation.order_request(validation.parse_json_object(request.get_data()), now)
+    order_request = validation.order_request(validation.parse_json_object(request.get_data()), now, trade_type)
     _check_mchid(order_request.mchid, "body")
     with rt.db.write() as session:
         order = orders.create_order(session, rt, order_request, now)
-        code_url = order.code_url
-    return json_response({"code_url": code_url})
+        body = orders.prompt_json(order, rt.public_url)
+    return json_response(body)
+
+
+@bp.post("/pay/transactions/native")
+def native_order():
+    """-> {"code_url"} (valid 2 h)."""
+    return _create_order(NATIVE)
+
+
+@bp.post("/pay/transactions/jsapi")
+def jsapi_order():
+    """-> {"prepay_id"} (valid 2 h) for payer.openid, an openid issued under the appid."""
+    return _create_order(JSAPI)
+
+
+@bp.post("/pay/transactions/h5")
+def h5_order():
+    """-> {"h5_url"} (valid 5 minutes), the cashier page a phone browser is sent to."""
+    return _create_order(MWEB)
 
 
 @bp.get("/pay/transactions/out-trade-no/<out_trade_no>")
@@ -159,6 +177,10 @@ def _tamper(response: Response) -> None:
         data = None
     if isinstance(data, dict) and "code_url" in data:
         data["code_url"] = "weixin://wxpay/bizpayurl?pr=TAMPERED000"
+    elif isinstance(data, dict) and "prepay_id" in data:
+        data["prepay_id"] = data["prepay_id"][:-1] + ("1" if data["prepay_id"].endswith("0") else "0")
+    elif isinstance(data, dict) and "h5_url" in data:
+        data["h5_url"] = data["h5_url"].replace("package=", "package=9")
     elif isinstance(data, dict) and "trade_state" in data:
         data["trade_state"] = "NOTPAY" if data["trade_state"] == "SUCCESS" else "SUCCESS"
     elif isinstance(data, dict):

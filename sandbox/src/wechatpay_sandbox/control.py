@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
-from . import clock, faults, notify, orders, settings, validation, worker
-from .models import Delivery
+from . import clock, faults, notify, oauth, orders, settings, users, validation, worker
+from .models import MWEB, Delivery, Order
 
 bp = Blueprint("control", __name__, url_prefix="/sandbox/api")
 
@@ -29,14 +29,18 @@ def _json_object() -> dict:
     return body
 
 
-def order_dict(order) -> dict:
+def order_dict(order, rt) -> dict:
     """The query API's Transaction plus what only the sandbox knows."""
     data = orders.transaction_json(order)
     data.update({
+        "trade_type": order.trade_type,
         "description": order.description,
         "notify_url": order.notify_url,
         "code_url": order.code_url,
-        "code_url_expires_at": clock.rfc3339(order.code_url_expires_at),
+        "prepay_id": order.prepay_id,
+        "h5_url": orders.h5_url(order, rt.public_url) if order.trade_type == MWEB else None,
+        "prompt_expires_at": clock.rfc3339(order.prompt_expires_at),
+        "jsapi_openid": order.jsapi_openid,
         "time_expire": clock.rfc3339(order.time_expire),
         "created_at": clock.rfc3339(order.created_at),
         "closed_at": clock.rfc3339(order.closed_at),
@@ -56,7 +60,8 @@ def info():
         "platform_cert_serial": rt.keys.platform_cert_serial, "key_dir": str(rt.keys.directory),
         "time_scale": rt.time_scale, "key_mode": rt.key_mode,
         "notify_timeout": rt.notify_timeout, "public_url": rt.public_url,
-        "merchant_name": rt.merchant_name, "payer_openid": rt.payer_openid,
+        "merchant_name": rt.merchant_name, "default_user": users.DEFAULT_USER,
+        "payer_openid": users.openid(rt.keys.appid, users.DEFAULT_USER),
     })
 
 
@@ -75,43 +80,94 @@ def change_settings():
     return jsonify({"settings": settings.public(changed)})
 
 
+@bp.get("/orders")
+def list_orders():
+    """The newest 500 orders (?trade_type=NATIVE|JSAPI|MWEB to filter)."""
+    rt = _rt()
+    query = select(Order).order_by(Order.id.desc()).limit(500)
+    if request.args.get("trade_type"):
+        query = query.where(Order.trade_type == request.args["trade_type"])
+    with rt.db.read() as session:
+        return jsonify({"orders": [order_dict(order, rt) for order in session.scalars(query)]})
+
+
 @bp.get("/orders/<out_trade_no>")
 def get_order(out_trade_no: str):
-    with _rt().db.write() as session:
+    rt = _rt()
+    with rt.db.read() as session:
         order = orders.find_order(session, out_trade_no)
         if order is None:
             return _error(404, "ORDER_NOT_EXIST", "订单不存在")
-        return jsonify(order_dict(order))
+        return jsonify(order_dict(order, rt))
 
 
-def _customer_action(out_trade_no: str, action):
+def _customer_action(find, action):
+    """Run a customer's action on the order `find(session, body)` picks; the body may name the "user"
+    holding the phone (the payer, except for JSAPI) and a "code_url" that must still be current."""
     rt = _rt()
     body = request.get_json(silent=True)
-    code_url = body.get("code_url") if isinstance(body, dict) else None
+    body = body if isinstance(body, dict) else {}
+    code_url = body.get("code_url")
+    user = body.get("user", users.DEFAULT_USER)
+    if not users.valid_name(user):
+        return _error(400, "INVALID_USER", "user must be 1-32 letters, digits, _ or -")
     now = clock.now()
     try:
         with rt.db.write() as session:
-            order = orders.find_order(session, out_trade_no)
+            order = find(session)
             if order is None:
                 return _error(404, "ORDER_NOT_EXIST", "订单不存在")
-            if code_url is not None and (code_url != order.code_url or now >= order.code_url_expires_at):
+            if code_url is not None and (code_url != order.code_url or now >= order.prompt_expires_at):
                 raise orders.Conflict("CODE_URL_EXPIRED", "二维码已失效")
-            action(session, rt, order, now)
-            return jsonify(order_dict(order))
+            action(session, rt, order, now, user)
+            return jsonify(order_dict(order, rt))
     except orders.Conflict as conflict:
         return _error(409, conflict.code, conflict.message)
 
 
+def _pay(session, rt, order, now, user):
+    orders.pay(session, rt, order, now, user=user)
+
+
+def _cancel(session, rt, order, now, user):
+    orders.cancel(order, now)
+
+
 @bp.post("/orders/<out_trade_no>/pay")
 def pay_order(out_trade_no: str):
-    """The customer pays (optionally {"code_url": ...} to also require a current QR code)."""
-    return _customer_action(out_trade_no, orders.pay)
+    """The customer pays (optionally {"code_url": ...} to also require a current QR code, {"user": ...})."""
+    return _customer_action(lambda session: orders.find_order(session, out_trade_no), _pay)
 
 
 @bp.post("/orders/<out_trade_no>/cancel")
 def cancel_order(out_trade_no: str):
     """The customer cancels on the phone; the order stays NOTPAY, as in real WeChat."""
-    return _customer_action(out_trade_no, lambda session, rt, order, now: orders.cancel(order, now))
+    return _customer_action(lambda session: orders.find_order(session, out_trade_no), _cancel)
+
+
+@bp.post("/prepay/<prepay_id>/pay")
+def pay_prepay(prepay_id: str):
+    """Pay a JSAPI or H5 order by its prepay_id, as the pay sheet or the H5 cashier would."""
+    return _customer_action(lambda session: orders.find_by_prepay_id(session, prepay_id), _pay)
+
+
+@bp.post("/oauth/code")
+def oauth_code():
+    """Issue a web-OAuth code as the authorize page would: {"user"?, "appid"?, "scope"?} ->
+    {"code", "openid", "user"} (the openid counts as issued from now on)."""
+    rt = _rt()
+    try:
+        body = _json_object()
+    except ValueError:
+        body = {}
+    user = body.get("user", users.DEFAULT_USER)
+    appid = body.get("appid", rt.keys.appid)
+    scope = body.get("scope", oauth.SNSAPI_BASE)
+    if not users.valid_name(user) or appid != rt.keys.appid or scope not in oauth.SCOPES:
+        return _error(400, "INVALID_REQUEST", "user must be a valid name, appid the sandbox's, scope snsapi_*")
+    with rt.db.write() as session:
+        code, openid = oauth.issue_code(session, appid, user, scope, clock.now())
+    return jsonify({"code": code, "openid": openid, "user": user})
 
 
 @bp.get("/refunds/<out_refund_no>")

@@ -28,6 +28,14 @@ NOTIFY_MODES = {
     "delay": "首次投递推迟 seconds 秒",
     "bad_signature": "先发一份错误签名的探测通知（WECHATPAY/SIGNTEST/）",
 }
+OAUTH_MODES = {
+    "system_error": "换取 access_token 答复 errcode -1 system error",
+    "hang": "换取 access_token 晚 seconds 秒才答复",
+}
+BRIDGE_MODES = {
+    "fail": "JSAPI 调起支付失败：get_brand_wcpay_request:fail（系统繁忙）",
+}
+TARGETS = {"api": API_MODES, "notify": NOTIFY_MODES, "oauth": OAUTH_MODES, "bridge": BRIDGE_MODES}
 DEFAULT_SECONDS = {"hang": 30.0, "delay": 5.0}
 
 
@@ -51,9 +59,9 @@ def parse_spec(spec: dict) -> dict:
         raise ValueError("fault spec must be a JSON object")
     target = spec.get("target")
     mode = spec.get("mode")
-    modes = {"api": API_MODES, "notify": NOTIFY_MODES}.get(target) if isinstance(target, str) else None
+    modes = TARGETS.get(target) if isinstance(target, str) else None
     if modes is None:
-        raise ValueError("target must be 'api' or 'notify'")
+        raise ValueError("target must be one of: " + ", ".join(TARGETS))
     if not isinstance(mode, str) or mode not in modes:
         raise ValueError(f"mode for target {target!r} must be one of: {', '.join(modes)}")
 
@@ -115,6 +123,21 @@ def take_api_fault(session: Session, path: str, is_close: bool) -> ArmedFault | 
             continue
         return _consume(session, fault)
     return None
+
+
+def _take_first(session: Session, target: str) -> ArmedFault | None:
+    fault = session.scalars(select(Fault).where(Fault.target == target).order_by(Fault.id).limit(1)).first()
+    return None if fault is None else _consume(session, fault)
+
+
+def take_oauth_fault(session: Session) -> ArmedFault | None:
+    """Consume the oldest armed fault of the OAuth access_token endpoint, if any."""
+    return _take_first(session, "oauth")
+
+
+def take_bridge_fault(session: Session) -> ArmedFault | None:
+    """Consume the oldest armed fault of the JSAPI pay sheet, if any."""
+    return _take_first(session, "bridge")
 
 
 def take_notify_faults(session: Session) -> dict[str, ArmedFault]:

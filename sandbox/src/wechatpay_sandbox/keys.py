@@ -1,4 +1,4 @@
-"""Generate and load the sandbox's keys and ids (merchant + platform RSA pairs, APIv3 key, mchid...).
+"""Generate and load the sandbox's keys and ids (merchant + platform RSA pairs, APIv3 key, AppSecret, mchid...).
 
 The folder is a contract with merchant code (README, "The key folder"): fixed file names, and
 `ids.json` written last, so its presence means the folder is complete. Files are written to a temp
@@ -29,6 +29,7 @@ PLATFORM_KEY = "platform_key.pem"
 PLATFORM_PUBLIC_KEY = "platform_public_key.pem"
 PLATFORM_CERT = "platform_cert.pem"
 APIV3_KEY = "apiv3_key"
+APP_SECRET = "app_secret"  # the official account's AppSecret (web OAuth)
 IDS = "ids.json"
 CERT_VALIDITY = timedelta(days=5 * 365)
 
@@ -42,6 +43,7 @@ class SandboxKeys:
     public_key_id: str
     platform_cert_serial: str
     apiv3_key: str
+    app_secret: str
 
     @property
     def merchant_private_key_path(self) -> Path:
@@ -75,9 +77,11 @@ def ensure_keys(directory: str | os.PathLike) -> SandboxKeys:
         cert = _ensure_cert(path)
         if not (path / APIV3_KEY).exists():
             _write(path / APIV3_KEY, _random_text(string.ascii_letters + string.digits, 32))
-        ids = _ensure_ids(path, cert)
+        if not (path / APP_SECRET).exists():
+            _write(path / APP_SECRET, secrets.token_hex(16))  # 32 hex digits, like a real AppSecret
+        ids = _ensure_ids(path, cert)  # last: its presence means the folder is complete
         for name in (MERCHANT_KEY, MERCHANT_PUBLIC_KEY, PLATFORM_KEY, PLATFORM_PUBLIC_KEY,
-                     PLATFORM_CERT, APIV3_KEY, IDS):
+                     PLATFORM_CERT, APIV3_KEY, APP_SECRET, IDS):
             os.chmod(path / name, 0o600)
     return SandboxKeys(
         directory=path,
@@ -87,6 +91,7 @@ def ensure_keys(directory: str | os.PathLike) -> SandboxKeys:
         public_key_id=ids["public_key_id"],
         platform_cert_serial=ids["platform_cert_serial"],
         apiv3_key=(path / APIV3_KEY).read_text(encoding="ascii").strip(),
+        app_secret=(path / APP_SECRET).read_text(encoding="ascii").strip(),
     )
 
 

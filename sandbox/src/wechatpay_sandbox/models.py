@@ -1,13 +1,17 @@
-"""Rows the sandbox keeps: orders, refunds, notification deliveries (with each HTTP attempt), faults."""
+"""Rows the sandbox keeps: orders, refunds, notification deliveries (with each HTTP attempt), faults,
+WeChat users (their openids per appid) and OAuth codes."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db import Base, UTCDateTime
+
+# Trade types (trade_type in the query answer): the prompt each hands out, and how long it is valid.
+NATIVE, JSAPI, MWEB = "NATIVE", "JSAPI", "MWEB"
 
 # Order states as WeChat Pay reports them in trade_state.
 NOTPAY, SUCCESS, CLOSED, REFUND = "NOTPAY", "SUCCESS", "CLOSED", "REFUND"
@@ -36,8 +40,14 @@ class Order(Base):
     # Canonical form of the create request: a repeat with other parameters is OUT_TRADE_NO_USED.
     fingerprint: Mapped[str] = mapped_column(Text)
     time_expire: Mapped[datetime] = mapped_column(UTCDateTime)
-    code_url: Mapped[str] = mapped_column(String(128), unique=True)
-    code_url_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    trade_type: Mapped[str] = mapped_column(String(16), default=NATIVE)
+    # The prompt: a code_url (Native), a prepay_id (JSAPI; H5's h5_url carries one with its package).
+    code_url: Mapped[str | None] = mapped_column(String(128), unique=True)
+    prepay_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    h5_package: Mapped[str | None] = mapped_column(String(16))
+    prompt_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    jsapi_openid: Mapped[str | None] = mapped_column(String(128))  # JSAPI: payer.openid, the one who may pay
+    bridge_ticket: Mapped[str | None] = mapped_column(String(64))  # JSAPI pay sheet open: what 支付 must show
     trade_state: Mapped[str] = mapped_column(String(16), default=NOTPAY)
     transaction_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     payer_openid: Mapped[str | None] = mapped_column(String(128))
@@ -115,6 +125,32 @@ class DeliveryAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(255))
     acknowledged: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class WeChatUser(Base):
+    """A simulated WeChat user's openid under an appid, issued by web OAuth (JSAPI orders need one)."""
+
+    __tablename__ = "wechat_users"
+    __table_args__ = (UniqueConstraint("appid", "user", name="appid_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appid: Mapped[str] = mapped_column(String(32))
+    user: Mapped[str] = mapped_column(String(32))
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OAuthCode(Base):
+    """A web-OAuth code: single use, valid 5 minutes, for one appid and user."""
+
+    __tablename__ = "oauth_codes"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    appid: Mapped[str] = mapped_column(String(32))
+    openid: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Fault(Base):

@@ -16,12 +16,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import clock, notify
-from .errors import ApiError, invalid_request
-from .models import CLOSED, NOTPAY, PROCESSING, REFUND, SUCCESS, TRADE_STATE_DESC, Order, Refund
+from . import clock, notify, users
+from .errors import ApiError, invalid_request, param_error
+from .models import CLOSED, JSAPI, MWEB, NATIVE, NOTPAY, PROCESSING, REFUND, SUCCESS, TRADE_STATE_DESC, Order, Refund
 from .validation import OrderRequest, RefundRequest
 
-CODE_URL_TTL = timedelta(hours=2)
+# How long a prompt lets the payer start paying: code_url and prepay_id 2 h, h5_url 5 minutes.
+PROMPT_TTL = {NATIVE: timedelta(hours=2), JSAPI: timedelta(hours=2), MWEB: timedelta(minutes=5)}
+H5_PATH = "/cgi-bin/mmpayweb-bin/checkmweb"
 REFUND_DELAY = 5.0  # real-world seconds from PROCESSING to SUCCESS, divided by the time scale
 MAX_REFUNDS_PER_ORDER = 50
 USER_RECEIVED_ACCOUNT = "支付用户零钱"
@@ -45,6 +47,39 @@ def _digits(count: int) -> str:
 def new_code_url() -> str:
     token = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(12))
     return f"weixin://wxpay/bizpayurl?pr={token}"
+
+
+def new_prepay_id(now: datetime) -> str:
+    """Like wx201410272009395522657a690389285100: wx, the Beijing time, 20 hex digits."""
+    return "wx" + now.astimezone(clock.CHINA).strftime("%Y%m%d%H%M%S") + secrets.token_hex(10)
+
+
+def _new_prompt(order: Order, now: datetime) -> None:
+    if order.trade_type == NATIVE:
+        order.code_url = new_code_url()
+    else:
+        order.prepay_id = new_prepay_id(now)
+        order.h5_package = _digits(10) if order.trade_type == MWEB else None
+    order.prompt_expires_at = now + PROMPT_TTL[order.trade_type]
+
+
+def h5_url(order: Order, public_url: str) -> str:
+    return f"{public_url}{H5_PATH}?prepay_id={order.prepay_id}&package={order.h5_package}"
+
+
+def prompt_json(order: Order, public_url: str) -> dict:
+    """What the create call answers: code_url, prepay_id or h5_url."""
+    if order.trade_type == NATIVE:
+        return {"code_url": order.code_url}
+    if order.trade_type == JSAPI:
+        return {"prepay_id": order.prepay_id}
+    return {"h5_url": h5_url(order, public_url)}
+
+
+def find_by_prepay_id(session: Session, prepay_id) -> Order | None:
+    if not isinstance(prepay_id, str) or not prepay_id:
+        return None
+    return session.scalar(select(Order).where(Order.prepay_id == prepay_id))
 
 
 def find_order(session: Session, out_trade_no: str) -> Order | None:
@@ -72,9 +107,11 @@ def next_settlement(session: Session) -> datetime | None:
 
 
 def create_order(session: Session, rt, req: OrderRequest, now: datetime) -> Order:
-    """Create a Native order, or hand back a current code_url for an identical repeat."""
+    """Create an order, or hand back a current prompt for an identical repeat (same trade type too)."""
     if req.appid != rt.keys.appid:
         raise ApiError(400, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配")
+    if req.trade_type == JSAPI and not users.issued(session, req.appid, req.payer_openid):
+        raise param_error("/payer/openid", "用户标识", "openid与appid不匹配（不是此appid下的用户）", req.payer_openid)
     order = find_order(session, req.out_trade_no)
     if order is not None:
         if order.trade_state == CLOSED:
@@ -85,23 +122,26 @@ def create_order(session: Session, rt, req: OrderRequest, now: datetime) -> Orde
             raise ApiError(403, "OUT_TRADE_NO_USED", "商户订单号重复")
         if past_time_expire(order, now):  # the docs are silent; no new prompt for an unpayable order
             raise ApiError(400, "ORDER_CLOSED", "订单已过期，请使用新的商户订单号下单")
-        if now >= order.code_url_expires_at:
-            order.code_url, order.code_url_expires_at = new_code_url(), now + CODE_URL_TTL
+        if now >= order.prompt_expires_at:
+            _new_prompt(order, now)
         return order
     order = Order(
         out_trade_no=req.out_trade_no, appid=req.appid, mchid=req.mchid, description=req.description,
         notify_url=req.notify_url, attach=req.attach, total_fen=req.total_fen, currency=req.currency,
-        fingerprint=req.fingerprint, time_expire=req.time_expire, code_url=new_code_url(),
-        code_url_expires_at=now + CODE_URL_TTL, trade_state=NOTPAY, created_at=now)
+        fingerprint=req.fingerprint, time_expire=req.time_expire, trade_type=req.trade_type,
+        jsapi_openid=req.payer_openid, trade_state=NOTPAY, created_at=now)
+    _new_prompt(order, now)
     session.add(order)
     session.flush()
     return order
 
 
-def pay(session: Session, rt, order: Order, now: datetime, *, started_before_expiry: bool = False) -> Order:
+def pay(session: Session, rt, order: Order, now: datetime, *, user: str = users.DEFAULT_USER,
+        started_before_expiry: bool = False) -> Order:
     """The customer pays: SUCCESS with transaction id, payer and time; the notification is queued.
 
-    After time_expire only a payment the payer had already started (the pay_on_close fault) completes.
+    The payer is the user holding the phone, except for JSAPI, where only payer.openid can pay. After
+    time_expire only a payment the payer had already started (the pay_on_close fault) completes.
     """
     if order.trade_state in (SUCCESS, REFUND):
         raise Conflict(*ORDER_PAID)
@@ -111,7 +151,8 @@ def pay(session: Session, rt, order: Order, now: datetime, *, started_before_exp
         raise Conflict("ORDER_EXPIRED", "订单已过期，无法支付")
     order.trade_state = SUCCESS
     order.transaction_id = "4200" + _digits(6) + now.astimezone(clock.CHINA).strftime("%Y%m%d") + _digits(10)
-    order.payer_openid = rt.payer_openid
+    order.payer_openid = order.jsapi_openid or users.issue(session, order.appid, user, now)
+    order.bridge_ticket = None
     order.bank_type = "OTHERS"
     order.success_time = now
     notify.enqueue(session, rt, event_type="TRANSACTION.SUCCESS", summary="支付成功",
@@ -165,7 +206,7 @@ def transaction_json(order: Order) -> dict:
     if paid:
         data.update({
             "transaction_id": order.transaction_id,
-            "trade_type": "NATIVE",
+            "trade_type": order.trade_type,
             "bank_type": order.bank_type,
             "success_time": clock.rfc3339(order.success_time),
             "payer": {"openid": order.payer_openid},

@@ -1,12 +1,13 @@
-"""Human pages: overview, the customer's phone (scan = paste a code_url), fault injection."""
+"""Human pages: overview, the customer's phone (scan = paste a code_url; who holds it), fault injection."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from . import clock, faults, notify, orders
+from . import clock, faults, notify, orders, users
 from .models import Delivery, Order, Refund
+from .money import yuan
 
 bp = Blueprint("pages", __name__)
 
@@ -19,6 +20,7 @@ RESULTS = {
     "CODE_URL_EXPIRED": "二维码已过期，请在商户页面刷新二维码。",
     "NOT_PAYABLE": "订单当前状态不能取消。",
     "UNKNOWN_CODE": "二维码无效：沙箱中没有这个订单。",
+    "BAD_USER": "用户名只能是 1-32 个字母、数字、_ 或 -。",
 }
 
 
@@ -26,13 +28,7 @@ def _rt():
     return current_app.extensions["sandbox"]
 
 
-@bp.app_template_filter("yuan")
-def yuan(fen: int | None) -> str:
-    """Format integer fen as ¥12.34 (the sandbox's only money formatting)."""
-    if fen is None:
-        return ""
-    sign = "-" if fen < 0 else ""
-    return f"{sign}¥{abs(fen) // 100}.{abs(fen) % 100:02d}"
+bp.add_app_template_filter(yuan, "yuan")
 
 
 @bp.app_template_filter("cst")
@@ -53,12 +49,13 @@ def overview():
         order_rows = session.scalars(select(Order).order_by(Order.id.desc()).limit(100)).all()
         refund_rows = session.scalars(select(Refund).order_by(Refund.id.desc()).limit(100)).all()
         refund_orders = {refund.id: refund.order.out_trade_no for refund in refund_rows}
+        h5_urls = {order.id: orders.h5_url(order, rt.public_url) for order in order_rows if order.prepay_id}
         delivery_rows = session.scalars(
             select(Delivery).order_by(Delivery.created_at.desc()).limit(100)).all()
         deliveries = [notify.as_dict(row) for row in delivery_rows]
         return render_template("overview.html", rt=rt, orders=order_rows, refunds=refund_rows,
                                refund_orders=refund_orders, deliveries=deliveries,
-                               public_url=rt.public_url, now=now)
+                               public_url=rt.public_url, now=now, h5_urls=h5_urls)
 
 
 @bp.get("/phone")
@@ -66,14 +63,15 @@ def phone():
     rt = _rt()
     code_url = request.args.get("code_url", "").strip()
     result = request.args.get("result")
-    context = {"rt": rt, "code_url": code_url, "message": RESULTS.get(result, result), "order": None}
+    context = {"rt": rt, "code_url": code_url, "message": RESULTS.get(result, result), "order": None,
+               "user": users.from_cookie(request.cookies)}
     if code_url:
         now = clock.now()
         with rt.db.write() as session:
             order = session.scalar(select(Order).where(Order.code_url == code_url))
             if order is not None:
                 expired = orders.past_time_expire(order, now)
-                context.update(order=order, code_expired=now >= order.code_url_expires_at, expired=expired,
+                context.update(order=order, code_expired=now >= order.prompt_expires_at, expired=expired,
                                payable=order.trade_state == orders.NOTPAY and not expired)
             elif not result:
                 context["message"] = RESULTS["UNKNOWN_CODE"]
@@ -84,16 +82,17 @@ def phone():
 def _phone_action(action) -> str:
     rt = _rt()
     code_url = request.form.get("code_url", "").strip()
+    user = users.from_cookie(request.cookies)
     now = clock.now()
     try:
         with rt.db.write() as session:
             order = session.scalar(select(Order).where(Order.code_url == code_url))
             if order is None:
                 result = "UNKNOWN_CODE"
-            elif now >= order.code_url_expires_at:
+            elif now >= order.prompt_expires_at:
                 result = "CODE_URL_EXPIRED"
             else:
-                result = action(session, rt, order, now)
+                result = action(session, rt, order, now, user)
     except orders.Conflict as conflict:
         result = conflict.code
     return redirect(url_for("pages.phone", code_url=code_url, result=result), 303)
@@ -101,12 +100,26 @@ def _phone_action(action) -> str:
 
 @bp.post("/phone/pay")
 def phone_pay():
-    return _phone_action(lambda session, rt, order, now: orders.pay(session, rt, order, now) and "paid")
+    return _phone_action(lambda session, rt, order, now, user: orders.pay(session, rt, order, now, user=user)
+                         and "paid")
 
 
 @bp.post("/phone/cancel")
 def phone_cancel():
-    return _phone_action(lambda session, rt, order, now: orders.cancel(order, now) and "cancelled")
+    return _phone_action(lambda session, rt, order, now, user: orders.cancel(order, now) and "cancelled")
+
+
+@bp.post("/phone/user")
+def phone_user():
+    """Hand the phone to another WeChat user (a cookie on the sandbox's origin): OAuth, the phone page
+    and the H5 cashier then act as that user, with that user's openid."""
+    name = request.form.get("user", "").strip() or users.DEFAULT_USER
+    code_url = request.form.get("code_url", "").strip()
+    if not users.valid_name(name):
+        return redirect(url_for("pages.phone", code_url=code_url or None, result="BAD_USER"), 303)
+    response = redirect(url_for("pages.phone", code_url=code_url or None), 303)
+    response.set_cookie(users.COOKIE, name, max_age=365 * 24 * 3600, httponly=True, samesite="Lax")
+    return response
 
 
 @bp.get("/faults")
@@ -114,7 +127,8 @@ def faults_page():
     with _rt().db.read() as session:
         armed = [faults.as_dict(fault) for fault in faults.armed(session)]
     return render_template("faults.html", armed=armed, api_modes=faults.API_MODES,
-                           notify_modes=faults.NOTIFY_MODES, error=request.args.get("error"))
+                           notify_modes=faults.NOTIFY_MODES, oauth_modes=faults.OAUTH_MODES,
+                           bridge_modes=faults.BRIDGE_MODES, error=request.args.get("error"))
 
 
 @bp.post("/faults")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import threading
 from datetime import timedelta
 
@@ -58,6 +56,18 @@ class Runtime:
     def refund_notify_url(self) -> str | None:
         return self.settings["SANDBOX_REFUND_NOTIFY_URL"] or None
 
+    @property
+    def oauth_domains(self) -> tuple[str, ...]:
+        return self.settings["SANDBOX_OAUTH_DOMAINS"]
+
+    @property
+    def jsapi_pay_dirs(self) -> tuple[str, ...]:
+        return self.settings["SANDBOX_JSAPI_PAY_DIRS"]
+
+    @property
+    def h5_domains(self) -> tuple[str, ...]:
+        return self.settings["SANDBOX_H5_DOMAINS"]
+
     def scaled(self, seconds: float) -> timedelta:
         """A real-world delay divided by the time scale."""
         return timedelta(seconds=seconds / self.time_scale)
@@ -78,12 +88,6 @@ class Runtime:
         if requested and requested.upper() == self.keys.platform_cert_serial.upper():
             return self.keys.platform_cert_serial
         return self.mode_serial()
-
-    @property
-    def payer_openid(self) -> str:
-        """The one customer holding the sandbox phone: a stable 28-char openid for this appid."""
-        digest = hashlib.sha256(f"sandbox-phone:{self.keys.appid}".encode()).digest()
-        return "o" + base64.urlsafe_b64encode(digest).decode("ascii")[:27]
 
     def wake_worker(self) -> None:
         if self.worker is not None:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import validation
+from . import registered, validation
 
 DATA_DIR = "wechatpay-sandbox"  # created in the working directory when no path is configured
 KEY_MODES = ("public_key", "certificate")
@@ -35,6 +35,10 @@ def defaults() -> dict:
         "SANDBOX_REFUND_NOTIFY_URL": "",
         # Host names the sandbox answers besides 127.0.0.1, localhost, ::1 and SANDBOX_PUBLIC_URL's host.
         "SANDBOX_ALLOWED_HOSTS": (),
+        # What the merchant registered with WeChat (see registered.py for the entry syntax and rules):
+        "SANDBOX_OAUTH_DOMAINS": ("127.0.0.1", "localhost"),  # 网页授权域名
+        "SANDBOX_JSAPI_PAY_DIRS": ("127.0.0.1/pay/", "localhost/pay/"),  # 支付授权目录
+        "SANDBOX_H5_DOMAINS": ("127.0.0.1", "localhost"),  # H5 支付域名
     }
 
 
@@ -76,6 +80,10 @@ def _check(settings: dict) -> dict:
         raise ValueError("SANDBOX_PUBLIC_URL must be an http(s) URL")
     settings["SANDBOX_PUBLIC_URL"] = settings["SANDBOX_PUBLIC_URL"].rstrip("/")
     settings["SANDBOX_ALLOWED_HOSTS"] = tuple(host.lower() for host in settings["SANDBOX_ALLOWED_HOSTS"])
+    for name in ("SANDBOX_OAUTH_DOMAINS", "SANDBOX_H5_DOMAINS"):
+        settings[name] = tuple(registered.check_domain(entry) for entry in settings[name])
+    settings["SANDBOX_JSAPI_PAY_DIRS"] = tuple(registered.check_directory(entry)
+                                               for entry in settings["SANDBOX_JSAPI_PAY_DIRS"])
     return settings
 
 

@@ -12,6 +12,8 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from . import create_app
 from .keys import SandboxKeys
 from .settings import STARTUP_ONLY
+from .users import COOKIE as USER_COOKIE  # noqa: F401 - tests set it to choose the browser's WeChat user
+from .users import DEFAULT_USER
 
 TEST_TIME_SCALE = 1000.0  # 15 s retry -> 15 ms; a refund settles after 5 ms
 
@@ -51,10 +53,29 @@ class RunningSandbox:
             raise SandboxError(response.status_code, body)
         return body
 
-    def pay(self, out_trade_no: str, code_url: str | None = None) -> dict:
-        """The customer pays the order (raises SandboxError 409 if expired/closed/paid)."""
-        return self._call("POST", f"/orders/{out_trade_no}/pay",
-                          json={"code_url": code_url} if code_url else None)
+    def pay(self, out_trade_no: str, code_url: str | None = None, user: str | None = None) -> dict:
+        """The customer pays the order (raises SandboxError 409 if expired/closed/paid); `user` holds the
+        phone (the payer of Native and H5 orders; a JSAPI order is paid by its payer.openid)."""
+        body = {name: value for name, value in (("code_url", code_url), ("user", user)) if value}
+        return self._call("POST", f"/orders/{out_trade_no}/pay", json=body or None)
+
+    def pay_prepay(self, prepay_id: str, user: str | None = None) -> dict:
+        """Pay a JSAPI or H5 order by its prepay_id, as the pay sheet or the H5 cashier does."""
+        return self._call("POST", f"/prepay/{prepay_id}/pay", json={"user": user} if user else None)
+
+    def orders(self, trade_type: str | None = None) -> list[dict]:
+        """The newest orders, each with its trade_type and prompt (code_url, prepay_id or h5_url)."""
+        params = {"trade_type": trade_type} if trade_type else None
+        return self._call("GET", "/orders", params=params)["orders"]
+
+    def oauth_code(self, user: str = DEFAULT_USER, appid: str | None = None, scope: str = "snsapi_base") -> dict:
+        """A web-OAuth code for the user, as the authorize page would issue: {"code", "openid", "user"}."""
+        return self._call("POST", "/oauth/code",
+                          json={"user": user, "appid": appid or self.keys.appid, "scope": scope})
+
+    def openid(self, user: str = DEFAULT_USER) -> str:
+        """The user's openid under the sandbox's appid, issued (so JSAPI orders accept it)."""
+        return self.oauth_code(user)["openid"]
 
     def cancel(self, out_trade_no: str) -> dict:
         return self._call("POST", f"/orders/{out_trade_no}/cancel")

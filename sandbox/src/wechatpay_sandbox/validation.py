@@ -1,4 +1,4 @@
-"""Field rules of the Native order and refund requests, as the real service enforces them.
+"""Field rules of the Native, JSAPI and H5 orders and of refunds, as the real service enforces them.
 
 String limits count UTF-8 bytes, not characters: the real service answers a 69-character Chinese
 description (135 bytes) with PARAM_ERROR and detail.value 135 against the limit of 127.
@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from . import clock
 from .errors import ApiError, param_error
+from .models import JSAPI, MWEB, NATIVE
 
 OUT_TRADE_NO = re.compile(r"^[0-9A-Za-z_\-|*]{6,32}$")
 OUT_REFUND_NO = re.compile(r"^[0-9A-Za-z_\-|*@]{1,64}$")
@@ -22,6 +23,7 @@ MAX_FEN = 2**31 - 1  # amounts are 32-bit ints in the official SDKs' models
 MIN_EXPIRE = timedelta(minutes=1)
 MAX_EXPIRE = timedelta(days=15)
 DEFAULT_EXPIRE = timedelta(days=7)
+H5_TYPES = ("Wap", "iOS", "Android")
 
 
 def parse_json_object(raw: bytes) -> dict:
@@ -170,6 +172,7 @@ def _canonical(value) -> str:
 
 @dataclass(frozen=True)
 class OrderRequest:
+    trade_type: str  # NATIVE, JSAPI or MWEB (H5)
     appid: str
     mchid: str
     description: str
@@ -179,11 +182,30 @@ class OrderRequest:
     currency: str
     attach: str | None
     time_expire: datetime  # effective: given value clamped to >= now + 1 min, or now + 7 days
-    fingerprint: str
+    payer_openid: str | None  # JSAPI's payer.openid
+    fingerprint: str  # the parameters a repeat must match, the trade type included
 
 
-def order_request(data: dict, now: datetime) -> OrderRequest:
-    """Validate a Native order body; raise ApiError(400 PARAM_ERROR) naming the first bad field."""
+def _scene_info(data: dict, trade_type: str) -> dict | None:
+    """scene_info: optional for Native and JSAPI; H5 needs it with payer_client_ip and h5_info.type."""
+    scene_info = _object(data, "/scene_info", "场景信息", required=trade_type == MWEB)
+    if scene_info is None:
+        return None
+    _string(scene_info, "/scene_info/payer_client_ip", "用户终端IP", 45, required=True)
+    _string(scene_info, "/scene_info/device_id", "商户端设备号", 32, required=False)
+    h5_info = _object(scene_info, "/scene_info/h5_info", "H5场景信息", required=trade_type == MWEB)
+    if trade_type == MWEB:
+        h5_type = _string(h5_info, "/scene_info/h5_info/type", "场景类型", 32, required=True)
+        if h5_type not in H5_TYPES:
+            raise param_error("/scene_info/h5_info/type", "场景类型", "取值必须是 Wap、iOS 或 Android", h5_type)
+        for name, label in (("app_name", "应用名称"), ("app_url", "网站URL"), ("bundle_id", "iOS平台BundleID"),
+                            ("package_name", "Android平台PackageName")):
+            _string(h5_info, f"/scene_info/h5_info/{name}", label, 128, required=False)
+    return scene_info
+
+
+def order_request(data: dict, now: datetime, trade_type: str = NATIVE) -> OrderRequest:
+    """Validate an order body of a trade type; raise ApiError(400 PARAM_ERROR) naming the first bad field."""
     appid = _string(data, "/appid", "应用ID", 32, required=True)
     mchid = _string(data, "/mchid", "直连商户号", 32, required=True)
     description = _string(data, "/description", "商品描述", 127, required=True)
@@ -200,9 +222,11 @@ def order_request(data: dict, now: datetime) -> OrderRequest:
     detail = _object(data, "/detail", "优惠功能", required=False)
     if detail is not None and len(_canonical(detail).encode("utf-8")) > 6144:
         raise param_error("/detail", "优惠功能", "超过 6144 字节")
-    scene_info = _object(data, "/scene_info", "场景信息", required=False)
-    if scene_info is not None:
-        _string(scene_info, "/scene_info/payer_client_ip", "用户终端IP", 45, required=True)
+    scene_info = _scene_info(data, trade_type)
+    payer_openid = None
+    if trade_type == JSAPI:
+        payer = _object(data, "/payer", "支付者", required=True)
+        payer_openid = _string(payer, "/payer/openid", "用户标识", 128, required=True)
     settle_info = _object(data, "/settle_info", "结算信息", required=False)
     if settle_info is not None:
         _bool(settle_info, "/settle_info/profit_sharing", "是否指定分账")
@@ -221,15 +245,17 @@ def order_request(data: dict, now: datetime) -> OrderRequest:
         time_expire = now + DEFAULT_EXPIRE
 
     fingerprint = _canonical({
-        "appid": appid, "mchid": mchid, "description": description, "out_trade_no": out_trade_no,
+        "trade_type": trade_type, "payer_openid": payer_openid, "appid": appid, "mchid": mchid,
+        "description": description, "out_trade_no": out_trade_no,
         "time_expire": given_expire.isoformat() if given_expire else None, "attach": attach,
         "notify_url": notify_url, "goods_tag": goods_tag, "support_fapiao": bool(support_fapiao),
         "amount": {"total": total, "currency": currency}, "detail": detail,
         "scene_info": scene_info, "settle_info": settle_info,
     })
-    return OrderRequest(appid=appid, mchid=mchid, description=description, out_trade_no=out_trade_no,
-                        notify_url=notify_url, total_fen=total, currency=currency, attach=attach,
-                        time_expire=time_expire, fingerprint=fingerprint)
+    return OrderRequest(trade_type=trade_type, appid=appid, mchid=mchid, description=description,
+                        out_trade_no=out_trade_no, notify_url=notify_url, total_fen=total, currency=currency,
+                        attach=attach, time_expire=time_expire, payer_openid=payer_openid,
+                        fingerprint=fingerprint)
 
 
 @dataclass(frozen=True)
