@@ -122,7 +122,9 @@ def test_odd_path_and_query_values_answer_4xx(v3, segment):
                    f"/v3/pay/transactions/id/{segment}?mchid={mchid}",
                    f"/v3/pay/transactions/out-trade-no/SWEEP_0001?mchid={segment}",
                    f"/v3/pay/transactions/out-trade-no/SWEEP_0001?mchid={mchid}&mchid={segment}",
-                   f"/v3/refund/domestic/refunds/{segment}"):
+                   f"/v3/refund/domestic/refunds/{segment}", f"/v3/bill/tradebill?bill_date={segment}",
+                   f"/v3/bill/tradebill?bill_date=2026-01-01&bill_type={segment}&tar_type={segment}",
+                   f"/v3/billdownload/file?token={segment}"):
         response = v3.get(target)
         assert 400 <= response.status_code < 500, (target, response.get_data(as_text=True))
     assert send(v3, f"/v3/pay/transactions/out-trade-no/{segment}/close", {"mchid": mchid}).status_code < 500

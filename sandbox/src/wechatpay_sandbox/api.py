@@ -3,19 +3,24 @@ certificates."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import logging
+import secrets
+from datetime import date, timedelta
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from . import auth, clock, crypto, faults, orders, validation
+from . import auth, bills, clock, crypto, faults, orders, validation
 from .errors import ApiError, frequency_limited, system_error
-from .models import JSAPI, MWEB, NATIVE, Order
+from .models import JSAPI, MWEB, NATIVE, BillDownload, Order
 
 log = logging.getLogger(__name__)
 bp = Blueprint("v3", __name__, url_prefix="/v3")
+BILL_DOWNLOAD_TTL = timedelta(minutes=5)
 
 
 def _rt():
@@ -90,7 +95,7 @@ def query_by_out_trade_no(out_trade_no: str):
         order = orders.find_order(session, out_trade_no)
         if order is None:
             raise ApiError(404, "ORDER_NOT_EXIST", "订单不存在")
-        body = orders.transaction_json(order)
+        body = orders.transaction_json(order, orders.merchant_view(order))
     return json_response(body)
 
 
@@ -99,7 +104,7 @@ def query_by_transaction_id(transaction_id: str):
     _check_mchid(request.args.get("mchid"), "query")
     with _rt().db.read() as session:
         order = session.scalar(select(Order).where(Order.transaction_id == transaction_id))
-        if order is None:  # only paid orders have a transaction id
+        if order is None or order.silent:  # only paid orders have a transaction id
             raise ApiError(404, "ORDER_NOT_EXIST", "订单不存在")
         body = orders.transaction_json(order)
     return json_response(body)
@@ -138,6 +143,67 @@ def query_refund(out_refund_no: str):
             orders.settle_refund(session, rt, refund, now)
         body = orders.refund_json(refund)
     return json_response(body)
+
+
+def _bill_request(args) -> tuple[date, bool]:
+    """bill_date (YYYY-MM-DD, within the last three months, not in the future), bill_type, tar_type."""
+    day = bills.parse_date(args.get("bill_date"))
+    if day is None:
+        raise ApiError(400, "PARAM_ERROR", "bill_date格式错误，应为YYYY-MM-DD",
+                       {"field": "bill_date", "location": "query", "value": args.get("bill_date")})
+    today = bills.beijing_date(clock.now())
+    if day > today or day < bills.earliest_date(today):
+        raise ApiError(400, "PARAM_ERROR", "账单日期超出范围，只能申请三个月以内的账单",
+                       {"field": "bill_date", "location": "query", "value": args["bill_date"]})
+    if args.get("bill_type") not in (None, "", "ALL"):  # ALL is the default
+        raise ApiError(400, "PARAM_ERROR", "沙箱只模拟 bill_type=ALL 的交易账单",
+                       {"field": "bill_type", "location": "query", "value": args.get("bill_type")})
+    if args.get("tar_type") not in (None, "", "GZIP"):  # empty: the plain file, as when not given
+        raise ApiError(400, "PARAM_ERROR", "tar_type只能是GZIP（或不传）",
+                       {"field": "tar_type", "location": "query", "value": args.get("tar_type")})
+    return day, args.get("tar_type") == "GZIP"
+
+
+@bp.get("/bill/tradebill")
+def trade_bill():
+    """-> {hash_type: SHA1, hash_value (of the uncompressed bill), download_url}; 400 STATEMENT_CREATING
+    before the bill is ready, NO_STATEMENT_EXIST for a day without payments or refunds."""
+    rt = _rt()
+    day, gzip_it = _bill_request(request.args)
+    now = clock.now()
+    with rt.db.write() as session:
+        held_back = faults.take_bill_fault(session, "not_ready") is not None
+    if held_back or now < bills.day_start(day) + rt.bill_ready_after:
+        raise ApiError(400, "STATEMENT_CREATING", "账单生成中，请稍后再试")
+    with rt.db.write() as session:
+        orders.settle_due_refunds(session, rt, now)  # the bill shows each refund's state at this moment
+        content = bills.build(session, day)
+        if content is None:
+            raise ApiError(400, "NO_STATEMENT_EXIST", "该日期没有账单")
+        token = secrets.token_urlsafe(48)
+        session.add(BillDownload(token=token, bill_date=day.isoformat(), gzip=gzip_it, content=content,
+                                 created_at=now))
+    return json_response({"hash_type": "SHA1", "hash_value": hashlib.sha1(content.encode("utf-8")).hexdigest(),
+                          "download_url": f"{request.host_url}v3/billdownload/file?token={token}"})
+
+
+@bp.get("/billdownload/file")
+def download_bill():
+    """The bill's bytes (gzip if asked so), unsigned, for a signed GET within BILL_DOWNLOAD_TTL."""
+    rt = _rt()
+    now = clock.now()
+    with rt.db.write() as session:
+        row = session.get(BillDownload, request.args.get("token", ""))
+        if row is None or now >= row.created_at + BILL_DOWNLOAD_TTL:
+            raise ApiError(400, "PARAM_ERROR", "下载链接无效或已过期，请重新申请账单",
+                           {"field": "token", "location": "query"})
+        data = row.content.encode("utf-8")
+        if faults.take_bill_fault(session, "corrupt") is not None:
+            data = data.replace(b"`", b"'", 1)  # damaged in transit: no longer what was hashed
+        if row.gzip:
+            data = gzip.compress(data, mtime=0)
+    g.unsigned = True  # WeChat does not sign the file; clients skip the check
+    return Response(data, 200, content_type="application/octet-stream")
 
 
 @bp.get("/certificates")
@@ -197,7 +263,7 @@ def register(app: Flask) -> None:
 
     @app.after_request
     def _sign_v3(response: Response) -> Response:
-        if not request.path.startswith("/v3/"):
+        if not request.path.startswith("/v3/") or g.get("unsigned"):
             return response
         rt = _rt()
         auth.sign_response(rt, response, request.headers.get("Wechatpay-Serial"))

@@ -23,6 +23,13 @@ def rfc3339(moment: datetime | None) -> str | None:
     return moment.astimezone(CHINA).replace(microsecond=0).isoformat()
 
 
+def beijing_text(moment: datetime | None) -> str:
+    """An aware datetime as Beijing wall time, 2026-11-27 10:00:00 (pages and bills)."""
+    if moment is None:
+        return ""
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def parse_rfc3339(text: str) -> datetime:
     """Parse an RFC 3339 date-time that carries an offset; raise ValueError otherwise."""
     if not isinstance(text, str) or not _RFC3339.match(text):

@@ -41,6 +41,8 @@ def order_dict(order, rt) -> dict:
         "h5_url": orders.h5_url(order, rt.public_url) if order.trade_type == MWEB else None,
         "prompt_expires_at": clock.rfc3339(order.prompt_expires_at),
         "jsapi_openid": order.jsapi_openid,
+        "silent": order.silent,
+        "merchant_view": orders.merchant_view(order),
         "time_expire": clock.rfc3339(order.time_expire),
         "created_at": clock.rfc3339(order.created_at),
         "closed_at": clock.rfc3339(order.closed_at),
@@ -119,24 +121,36 @@ def _customer_action(find, action):
                 return _error(404, "ORDER_NOT_EXIST", "订单不存在")
             if code_url is not None and (code_url != order.code_url or now >= order.prompt_expires_at):
                 raise orders.Conflict("CODE_URL_EXPIRED", "二维码已失效")
-            action(session, rt, order, now, user)
+            action(session, rt, order, now, user, body)
             return jsonify(order_dict(order, rt))
     except orders.Conflict as conflict:
         return _error(409, conflict.code, conflict.message)
 
 
-def _pay(session, rt, order, now, user):
-    orders.pay(session, rt, order, now, user=user)
+def _pay(session, rt, order, now, user, body):
+    orders.pay(session, rt, order, now, user=user, silently=body.get("silently") is True)
 
 
-def _cancel(session, rt, order, now, user):
+def _cancel(session, rt, order, now, user, body):
     orders.cancel(order, now)
+
+
+def _reveal(session, rt, order, now, user, body):
+    """Lift a silent payment: from now on queries (and a close) see it as WeChat would."""
+    order.silent, order.silent_closed_at = False, None
 
 
 @bp.post("/orders/<out_trade_no>/pay")
 def pay_order(out_trade_no: str):
-    """The customer pays (optionally {"code_url": ...} to also require a current QR code, {"user": ...})."""
+    """The customer pays (optionally {"code_url": ...} to also require a current QR code, {"user": ...};
+    {"silently": true}: no notification, and the v3 API keeps showing the order unpaid until revealed)."""
     return _customer_action(lambda session: orders.find_order(session, out_trade_no), _pay)
+
+
+@bp.post("/orders/<out_trade_no>/reveal")
+def reveal_order(out_trade_no: str):
+    """Lift a silent payment, so that a confirming query sees SUCCESS."""
+    return _customer_action(lambda session: orders.find_order(session, out_trade_no), _reveal)
 
 
 @bp.post("/orders/<out_trade_no>/cancel")

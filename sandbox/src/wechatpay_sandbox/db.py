@@ -24,7 +24,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 2  # 2: JSAPI and H5 orders, WeChat users, OAuth codes
+SCHEMA_VERSION = 3  # 2: JSAPI and H5 orders, WeChat users, OAuth codes; 3: bills, silent payments
 
 
 class Base(DeclarativeBase):

@@ -35,7 +35,12 @@ OAUTH_MODES = {
 BRIDGE_MODES = {
     "fail": "JSAPI 调起支付失败：get_brand_wcpay_request:fail（系统繁忙）",
 }
-TARGETS = {"api": API_MODES, "notify": NOTIFY_MODES, "oauth": OAUTH_MODES, "bridge": BRIDGE_MODES}
+BILL_MODES = {
+    "not_ready": "申请交易账单答复 400 STATEMENT_CREATING（账单仍在生成）",
+    "corrupt": "下载的账单在途中损坏（与 hash_value 不符）",
+}
+TARGETS = {"api": API_MODES, "notify": NOTIFY_MODES, "oauth": OAUTH_MODES, "bridge": BRIDGE_MODES,
+           "bill": BILL_MODES}
 DEFAULT_SECONDS = {"hang": 30.0, "delay": 5.0}
 
 
@@ -138,6 +143,13 @@ def take_oauth_fault(session: Session) -> ArmedFault | None:
 def take_bridge_fault(session: Session) -> ArmedFault | None:
     """Consume the oldest armed fault of the JSAPI pay sheet, if any."""
     return _take_first(session, "bridge")
+
+
+def take_bill_fault(session: Session, mode: str) -> ArmedFault | None:
+    """Consume the oldest armed bill fault of this mode, if any."""
+    fault = session.scalars(select(Fault).where(Fault.target == "bill", Fault.mode == mode)
+                            .order_by(Fault.id).limit(1)).first()
+    return None if fault is None else _consume(session, fault)
 
 
 def take_notify_faults(session: Session) -> dict[str, ArmedFault]:

@@ -1,5 +1,5 @@
 """Rows the sandbox keeps: orders, refunds, notification deliveries (with each HTTP attempt), faults,
-WeChat users (their openids per appid) and OAuth codes."""
+WeChat users (their openids per appid), OAuth codes and handed-out trade bills."""
 
 from __future__ import annotations
 
@@ -56,6 +56,10 @@ class Order(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     close_reason: Mapped[str | None] = mapped_column(String(32))  # "merchant" (only the merchant closes)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # customer pressed Cancel
+    # A payment the merchant never hears of (control API): no notification, and the v3 API shows the
+    # order unpaid (NOTPAY, or CLOSED after the merchant's close) until revealed. Only the bill has it.
+    silent: Mapped[bool] = mapped_column(Boolean, default=False)
+    silent_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     refunds: Mapped[list["Refund"]] = relationship(back_populates="order", order_by="Refund.id")
@@ -151,6 +155,18 @@ class OAuthCode(Base):
     scope: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BillDownload(Base):
+    """A trade bill handed out by /v3/bill/tradebill: its exact text, hashed, downloadable by token."""
+
+    __tablename__ = "bill_downloads"
+
+    token: Mapped[str] = mapped_column(String(96), primary_key=True)
+    bill_date: Mapped[str] = mapped_column(String(10))
+    gzip: Mapped[bool] = mapped_column(Boolean, default=False)
+    content: Mapped[str] = mapped_column(Text)  # the uncompressed CSV, as hashed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Fault(Base):

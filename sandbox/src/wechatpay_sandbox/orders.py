@@ -90,6 +90,14 @@ def find_refund(session: Session, out_refund_no: str) -> Refund | None:
     return session.scalar(select(Refund).where(Refund.out_refund_no == out_refund_no))
 
 
+def merchant_view(order: Order) -> str:
+    """The trade_state the merchant's API calls see: a silent payment stays hidden (NOTPAY, or CLOSED once
+    the merchant closed it) until revealed; everything else as it is."""
+    if order.silent:
+        return CLOSED if order.silent_closed_at else NOTPAY
+    return order.trade_state
+
+
 def past_time_expire(order: Order, now: datetime) -> bool:
     """An unpaid order the payer can no longer pay (still NOTPAY until the merchant closes it)."""
     return order.trade_state == NOTPAY and now >= order.time_expire
@@ -114,9 +122,10 @@ def create_order(session: Session, rt, req: OrderRequest, now: datetime) -> Orde
         raise param_error("/payer/openid", "用户标识", "openid与appid不匹配（不是此appid下的用户）", req.payer_openid)
     order = find_order(session, req.out_trade_no)
     if order is not None:
-        if order.trade_state == CLOSED:
+        state = merchant_view(order)
+        if state == CLOSED:
             raise ApiError(400, "ORDER_CLOSED", "订单已关闭")
-        if order.trade_state in (SUCCESS, REFUND):
+        if state in (SUCCESS, REFUND):
             raise ApiError(400, *ORDER_PAID)
         if order.fingerprint != req.fingerprint:
             raise ApiError(403, "OUT_TRADE_NO_USED", "商户订单号重复")
@@ -137,11 +146,12 @@ def create_order(session: Session, rt, req: OrderRequest, now: datetime) -> Orde
 
 
 def pay(session: Session, rt, order: Order, now: datetime, *, user: str = users.DEFAULT_USER,
-        started_before_expiry: bool = False) -> Order:
+        started_before_expiry: bool = False, silently: bool = False) -> Order:
     """The customer pays: SUCCESS with transaction id, payer and time; the notification is queued.
 
     The payer is the user holding the phone, except for JSAPI, where only payer.openid can pay. After
     time_expire only a payment the payer had already started (the pay_on_close fault) completes.
+    `silently`: the merchant never hears of it (no notification; see merchant_view) until revealed.
     """
     if order.trade_state in (SUCCESS, REFUND):
         raise Conflict(*ORDER_PAID)
@@ -155,6 +165,9 @@ def pay(session: Session, rt, order: Order, now: datetime, *, user: str = users.
     order.bridge_ticket = None
     order.bank_type = "OTHERS"
     order.success_time = now
+    order.silent = silently
+    if silently:
+        return order
     notify.enqueue(session, rt, event_type="TRANSACTION.SUCCESS", summary="支付成功",
                    original_type="transaction", resource=transaction_json(order),
                    notify_url=order.notify_url, out_trade_no=order.out_trade_no, now=now)
@@ -179,6 +192,9 @@ def close(session: Session, rt, out_trade_no: str, now: datetime,
     order = find_order(session, out_trade_no)
     if order is None:
         return None
+    if order.silent:  # the merchant believes it unpaid: its close "succeeds"
+        order.silent_closed_at = order.silent_closed_at or now
+        return None
     if paid_just_before and order.trade_state == NOTPAY:
         pay(session, rt, order, now, started_before_expiry=True)
     if order.trade_state in (SUCCESS, REFUND):
@@ -188,15 +204,16 @@ def close(session: Session, rt, out_trade_no: str, now: datetime,
     return None
 
 
-def transaction_json(order: Order) -> dict:
-    """The Transaction object of the query API (and of TRANSACTION.SUCCESS notifications)."""
-    paid = order.trade_state in (SUCCESS, REFUND)
+def transaction_json(order: Order, state: str | None = None) -> dict:
+    """The Transaction object of the query API (state=merchant_view(order)) and of notifications."""
+    state = state or order.trade_state
+    paid = state in (SUCCESS, REFUND)
     data = {
         "appid": order.appid,
         "mchid": order.mchid,
         "out_trade_no": order.out_trade_no,
-        "trade_state": order.trade_state,
-        "trade_state_desc": TRADE_STATE_DESC[order.trade_state],
+        "trade_state": state,
+        "trade_state_desc": TRADE_STATE_DESC[state],
         "amount": {"total": order.total_fen, "currency": order.currency,
                    "payer_currency": order.currency},
         "promotion_detail": [],
@@ -232,7 +249,7 @@ def create_refund(session: Session, rt, req: RefundRequest, now: datetime) -> Re
         if existing.status == PROCESSING and now >= existing.settle_at:
             settle_refund(session, rt, existing, now)
         return existing
-    if order.trade_state not in (SUCCESS, REFUND):
+    if merchant_view(order) not in (SUCCESS, REFUND):
         raise invalid_request("订单未支付，不能退款")
     if req.total_fen != order.total_fen:
         raise invalid_request("原订单金额与实际支付金额不一致")

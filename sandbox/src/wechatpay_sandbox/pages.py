@@ -31,12 +31,7 @@ def _rt():
 bp.add_app_template_filter(yuan, "yuan")
 
 
-@bp.app_template_filter("cst")
-def cst(moment) -> str:
-    """Show an aware datetime in China time."""
-    if moment is None:
-        return ""
-    return moment.astimezone(clock.CHINA).strftime("%Y-%m-%d %H:%M:%S")
+bp.add_app_template_filter(clock.beijing_text, "cst")
 
 
 @bp.get("/")
@@ -128,7 +123,8 @@ def faults_page():
         armed = [faults.as_dict(fault) for fault in faults.armed(session)]
     return render_template("faults.html", armed=armed, api_modes=faults.API_MODES,
                            notify_modes=faults.NOTIFY_MODES, oauth_modes=faults.OAUTH_MODES,
-                           bridge_modes=faults.BRIDGE_MODES, error=request.args.get("error"))
+                           bridge_modes=faults.BRIDGE_MODES, bill_modes=faults.BILL_MODES,
+                           error=request.args.get("error"))
 
 
 @bp.post("/faults")

@@ -68,6 +68,10 @@ class Runtime:
     def h5_domains(self) -> tuple[str, ...]:
         return self.settings["SANDBOX_H5_DOMAINS"]
 
+    @property
+    def bill_ready_after(self) -> timedelta:
+        return timedelta(hours=self.settings["SANDBOX_BILL_READY_HOURS"])
+
     def scaled(self, seconds: float) -> timedelta:
         """A real-world delay divided by the time scale."""
         return timedelta(seconds=seconds / self.time_scale)

@@ -39,6 +39,9 @@ def defaults() -> dict:
         "SANDBOX_OAUTH_DOMAINS": ("127.0.0.1", "localhost"),  # 网页授权域名
         "SANDBOX_JSAPI_PAY_DIRS": ("127.0.0.1/pay/", "localhost/pay/"),  # 支付授权目录
         "SANDBOX_H5_DOMAINS": ("127.0.0.1", "localhost"),  # H5 支付域名
+        # Trade bills are ready this many hours after their day began (Beijing time): 33 is 09:00 the next
+        # day, as on WeChat; 0 makes a day's bill (of what happened so far) ready from its start.
+        "SANDBOX_BILL_READY_HOURS": 33.0,
     }
 
 
@@ -67,6 +70,8 @@ def _coerce(value, default):
 def _check(settings: dict) -> dict:
     if settings["SANDBOX_TIME_SCALE"] <= 0:
         raise ValueError("SANDBOX_TIME_SCALE must be > 0")
+    if settings["SANDBOX_BILL_READY_HOURS"] < 0:
+        raise ValueError("SANDBOX_BILL_READY_HOURS must be >= 0")
     if settings["SANDBOX_NOTIFY_TIMEOUT"] <= 0:
         raise ValueError("SANDBOX_NOTIFY_TIMEOUT must be > 0")
     if settings["SANDBOX_KEY_MODE"] not in KEY_MODES:

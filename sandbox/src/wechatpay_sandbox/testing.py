@@ -59,6 +59,16 @@ class RunningSandbox:
         body = {name: value for name, value in (("code_url", code_url), ("user", user)) if value}
         return self._call("POST", f"/orders/{out_trade_no}/pay", json=body or None)
 
+    def pay_silently(self, out_trade_no: str, user: str | None = None) -> dict:
+        """Pay without the merchant hearing of it: no notification, queries show it unpaid until
+        reveal(); only the trade bill has it."""
+        return self._call("POST", f"/orders/{out_trade_no}/pay",
+                          json={"silently": True, **({"user": user} if user else {})})
+
+    def reveal(self, out_trade_no: str) -> dict:
+        """Lift a silent payment: a query now answers SUCCESS."""
+        return self._call("POST", f"/orders/{out_trade_no}/reveal")
+
     def pay_prepay(self, prepay_id: str, user: str | None = None) -> dict:
         """Pay a JSAPI or H5 order by its prepay_id, as the pay sheet or the H5 cashier does."""
         return self._call("POST", f"/prepay/{prepay_id}/pay", json={"user": user} if user else None)
