@@ -130,6 +130,36 @@ def test_odd_path_and_query_values_answer_4xx(v3, segment):
     assert send(v3, f"/v3/pay/transactions/out-trade-no/{segment}/close", {"mchid": mchid}).status_code < 500
 
 
+def test_phone_endpoints_never_answer_5xx(sandbox_app, v3):
+    """The pay sheet's calls, OAuth and the H5 cashier, with odd bodies, parameters and forms."""
+    client = sandbox_app.test_client()
+    sheet = {"params": {"appId": "wx", "timeStamp": "1", "nonceStr": "n", "package": "prepay_id=wx1",
+                        "signType": "RSA", "paySign": "c2ln"}, "url": "http://127.0.0.1:5000/pay/x",
+             "prepay_id": "wx1", "ticket": "t"}
+    for call in ("request", "pay", "cancel"):
+        for path in paths(sheet):
+            for odd in ODD_VALUES:
+                body = json.dumps(replaced(sheet, path, odd)).encode("ascii")
+                response = client.post(f"/sandbox/jsbridge/{call}", data=body, content_type="text/plain")
+                assert response.status_code == 200 and response.json["ok"] is False, (call, path, odd)
+        for raw in (b"", b"[", b"\xff", b"[" * 100_000, b'{"params": "\\ud83d"}'):
+            assert client.post(f"/sandbox/jsbridge/{call}", data=raw).json["ok"] is False
+    for query in ("appid=%ED%A0%BD&redirect_uri=%FF&scope=%00&response_type=code&state=%ED%A0%BD",
+                  "redirect_uri=http%3A%2F%2F127.0.0.1%3Aport%2F", "appid=&redirect_uri=&scope="):
+        response = client.get("/connect/oauth2/authorize?" + query, headers={"User-Agent": "MicroMessenger"})
+        assert response.status_code in (200, 302), query
+    for query in ("appid=%ED%A0%BD&secret=%FF&code=%ED%A0%BD&grant_type=%00", "code=" + "x" * 5000, ""):
+        response = client.get("/sns/oauth2/access_token?" + query)
+        assert response.status_code == 200 and response.json["errcode"] != 0
+    for query in ("prepay_id=%ED%A0%BD&package=%FF&redirect_url=%ED%A0%BD", "prepay_id=", ""):
+        assert client.get("/cgi-bin/mmpayweb-bin/checkmweb?" + query, headers={"Referer": "http://127.0.0.1/"}
+                          ).status_code == 200
+    for raw in (b"prepay_id=%ED%A0%BD&package=1&redirect_url=%FF", b"redirect_url=http%3A%2F%2F127.0.0.1%3Ax", b""):
+        for action in ("pay", "cancel"):
+            response = client.post(f"/sandbox/h5/{action}", data=raw, content_type="application/x-www-form-urlencoded")
+            assert response.status_code < 500, (action, raw)
+
+
 def test_control_api_and_pages_answer_4xx_to_odd_input(sandbox_app, v3):
     v3.native(out_trade_no="SWEEP_0002")
     client = sandbox_app.test_client()

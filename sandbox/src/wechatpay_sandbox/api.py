@@ -172,7 +172,7 @@ def trade_bill():
     day, gzip_it = _bill_request(request.args)
     now = clock.now()
     with rt.db.write() as session:
-        held_back = faults.take_bill_fault(session, "not_ready") is not None
+        held_back = faults.take_fault(session, "bill", "not_ready") is not None
     if held_back or now < bills.day_start(day) + rt.bill_ready_after:
         raise ApiError(400, "STATEMENT_CREATING", "账单生成中，请稍后再试")
     with rt.db.write() as session:
@@ -198,7 +198,7 @@ def download_bill():
             raise ApiError(400, "PARAM_ERROR", "下载链接无效或已过期，请重新申请账单",
                            {"field": "token", "location": "query"})
         data = row.content.encode("utf-8")
-        if faults.take_bill_fault(session, "corrupt") is not None:
+        if faults.take_fault(session, "bill", "corrupt") is not None:
             data = data.replace(b"`", b"'", 1)  # damaged in transit: no longer what was hashed
         if row.gzip:
             data = gzip.compress(data, mtime=0)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from . import clock
 from .models import REFUND, SUCCESS, Order, Refund
+from .money import decimal_text as yuan
 
 DETAIL_HEADER = ("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,"
                  "交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,"
@@ -33,11 +34,6 @@ HISTORY_MONTHS = 3  # bills of the last three months can be had
 def fee_fen(amount_fen: int) -> int:
     """0.6 % of an amount, rounded half up to the fen (a 1-fen payment pays no fee)."""
     return (amount_fen * FEE_RATE_PER_MILLE + 500) // 1000
-
-
-def yuan(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
 def parse_date(text) -> date | None:

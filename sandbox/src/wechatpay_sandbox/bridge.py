@@ -9,12 +9,12 @@ to show, or WeChat's error text. The sheet's 支付 pays the order as the phone 
 
 from __future__ import annotations
 
-import json
 import secrets
 
 from flask import Blueprint, current_app, request
 
-from . import clock, crypto, faults, orders, registered
+from . import clock, crypto, faults, orders, registered, validation
+from .errors import ApiError
 from .models import CLOSED, JSAPI, NOTPAY
 from .money import yuan
 
@@ -54,14 +54,11 @@ def script():
 
 
 def _body() -> dict:
-    """The JSON the script sent (as text/plain, so no preflight is needed)."""
+    """The JSON object the script sent (as text/plain, so no preflight is needed)."""
     try:
-        body = json.loads(request.get_data().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        body = None
-    if not isinstance(body, dict):
-        raise Refused("参数错误")
-    return body
+        return validation.parse_json_object(request.get_data())
+    except ApiError:
+        raise Refused("参数错误") from None
 
 
 def _answer(work):
@@ -114,7 +111,7 @@ def pay_request():
         params = body.get("params") if isinstance(body.get("params"), dict) else {}
         now = clock.now()
         with rt.db.write() as session:
-            fault = faults.take_bridge_fault(session)  # consumed even though the call then fails
+            fault = faults.take_fault(session, "bridge")  # consumed even though the call then fails
         if fault is not None:
             raise Refused("系统繁忙，请稍后再试")
         with rt.db.write() as session:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import sys
 
-from . import settings
+from . import settings, validation
 
 USAGE = """\
 wechatpay-sandbox [serve] [--host HOST] [--port PORT] [--keys DIR] [--database PATH] [--public-url URL]
@@ -66,7 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
         config["SANDBOX_PUBLIC_URL"] = args.public_url
     elif "SANDBOX_PUBLIC_URL" not in os.environ:
         config["SANDBOX_PUBLIC_URL"] = f"http://127.0.0.1:{args.port}"
-    if not _is_loopback(args.host):
+    if not validation.is_loopback_host(args.host):
         print(f" * warning: listening on {args.host}; the sandbox has no authentication. Only the hosts in "
               "SANDBOX_ALLOWED_HOSTS (and SANDBOX_PUBLIC_URL's) are answered.", file=sys.stderr)
 
@@ -83,15 +82,6 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         runtime.stop()
     return 0
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 if __name__ == "__main__":

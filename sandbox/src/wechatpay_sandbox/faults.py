@@ -130,25 +130,12 @@ def take_api_fault(session: Session, path: str, is_close: bool) -> ArmedFault | 
     return None
 
 
-def _take_first(session: Session, target: str) -> ArmedFault | None:
-    fault = session.scalars(select(Fault).where(Fault.target == target).order_by(Fault.id).limit(1)).first()
-    return None if fault is None else _consume(session, fault)
-
-
-def take_oauth_fault(session: Session) -> ArmedFault | None:
-    """Consume the oldest armed fault of the OAuth access_token endpoint, if any."""
-    return _take_first(session, "oauth")
-
-
-def take_bridge_fault(session: Session) -> ArmedFault | None:
-    """Consume the oldest armed fault of the JSAPI pay sheet, if any."""
-    return _take_first(session, "bridge")
-
-
-def take_bill_fault(session: Session, mode: str) -> ArmedFault | None:
-    """Consume the oldest armed bill fault of this mode, if any."""
-    fault = session.scalars(select(Fault).where(Fault.target == "bill", Fault.mode == mode)
-                            .order_by(Fault.id).limit(1)).first()
+def take_fault(session: Session, target: str, mode: str | None = None) -> ArmedFault | None:
+    """Consume the oldest armed fault of a target (oauth, bridge, bill), of this mode if given, if any."""
+    query = select(Fault).where(Fault.target == target)
+    if mode is not None:
+        query = query.where(Fault.mode == mode)
+    fault = session.scalars(query.order_by(Fault.id).limit(1)).first()
     return None if fault is None else _consume(session, fault)
 
 

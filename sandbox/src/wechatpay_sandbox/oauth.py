@@ -102,7 +102,7 @@ def access_token():
     rt = _rt()
     args = request.args
     with rt.db.write() as session:
-        fault = faults.take_oauth_fault(session)
+        fault = faults.take_fault(session, "oauth")
     if fault is not None and fault.mode == "system_error":
         return _errcode(SYSTEM_BUSY)
     if fault is not None and fault.mode == "hang":
