@@ -3,15 +3,16 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SANDBOX_KEY_DIR ?= instance/wechatpay
 export FLASK_APP := app
 
-.PHONY: run test lint bench setup db seed clean
+.PHONY: run test test-shop test-sandbox lint bench setup db seed clean
 
-# Reinstall only when requirements.txt changed since the last install.
-$(STAMP): requirements.txt
+# Reinstall only when the requirements (or the sandbox package's) changed since the last install.
+$(STAMP): requirements.txt requirements-dev.txt sandbox/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -20,17 +21,25 @@ db: setup
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo --if-empty
 
+# The sandbox writes its key folder first: the shop's development config reads it at start-up.
 run: db
+	$(BIN)/wechatpay-sandbox keys --keys $(SANDBOX_KEY_DIR)
 	$(BIN)/python app.py
 
-test: setup
+test: test-shop test-sandbox
+
+test-shop: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
 
+# The sandbox's own suite, run from its folder with its own pytest settings (options: SANDBOX_PYTEST_ARGS).
+test-sandbox: setup
+	cd sandbox && ../$(BIN)/python -m pytest $(SANDBOX_PYTEST_ARGS)
+
 bench: setup
 	$(BIN)/python -m tests.bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache sandbox/.pytest_cache

@@ -131,16 +131,19 @@ def run_development_stack():
     import atexit
     import subprocess
     import sys
+    from pathlib import Path
 
     from blueprints.admin.commands import dev_owner_banner
 
     configure_logging()
     app = create_app()
     print(dev_owner_banner(app))
-    sandbox = subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "sandbox", "run", "--port", str(app.config["SANDBOX_PORT"])],
-        env={**os.environ, "SANDBOX_KEY_DIR": app.config["SANDBOX_KEY_DIR"]},
-    )
+    sandbox_command = Path(sys.executable).with_name("wechatpay-sandbox")  # installed by requirements-dev.txt
+    sandbox = subprocess.Popen([
+        str(sandbox_command), "--port", str(app.config["SANDBOX_PORT"]), "--keys", app.config["SANDBOX_KEY_DIR"],
+        "--database", str(config_module.INSTANCE_DIR / "sandbox.sqlite3"),
+        "--public-url", app.config["SANDBOX_PUBLIC_URL"],
+    ])
     atexit.register(sandbox.terminate)
     if app.config["SCHEDULER_EMBEDDED"]:
         from jobs.scheduler import start_background_scheduler

@@ -4,6 +4,7 @@ Secrets (SECRET_KEY, WeChat Pay keys) come from the environment or from files in
 ``instance/``; nothing secret has a usable default outside development. What production and staging
 refuse to start with is in settings_check.py.
 """
+import json
 import os
 import secrets
 from datetime import timedelta
@@ -188,20 +189,27 @@ def refuse_unsafe(environment, settings):
 
 
 def use_sandbox_keys(settings):
-    """Point the WeChat Pay settings at the sandbox's generated keys unless real ones are configured."""
+    """Point the WeChat Pay settings at a sandbox key folder unless real keys are configured.
+
+    The folder's layout is the sandbox's documented contract (sandbox/README.md, "The key folder"):
+    ids.json, written last, plus fixed file names. Not generated yet: WeChat Pay stays unconfigured
+    (`make run` generates it first).
+    """
     if settings.get("WECHATPAY_PRIVATE_KEY_FILE"):
         return
-    from sandbox.keys import ensure_keys
-
-    keys = ensure_keys(settings["SANDBOX_KEY_DIR"])
+    folder = Path(settings["SANDBOX_KEY_DIR"])
+    try:
+        ids = json.loads((folder / "ids.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
     settings.update(
-        WECHATPAY_MCHID=keys.mchid,
-        WECHATPAY_APPID=keys.appid,
-        WECHATPAY_CERT_SERIAL_NO=keys.merchant_serial_no,
-        WECHATPAY_PRIVATE_KEY_FILE=str(keys.merchant_private_key_path),
-        WECHATPAY_APIV3_KEY_FILE=str(Path(keys.directory) / "apiv3_key"),
-        WECHATPAY_PUBLIC_KEY_FILE=str(keys.platform_public_key_path),
-        WECHATPAY_PUBLIC_KEY_ID=keys.public_key_id,
+        WECHATPAY_MCHID=ids["mchid"],
+        WECHATPAY_APPID=ids["appid"],
+        WECHATPAY_CERT_SERIAL_NO=ids["merchant_serial_no"],
+        WECHATPAY_PRIVATE_KEY_FILE=str(folder / "merchant_key.pem"),
+        WECHATPAY_APIV3_KEY_FILE=str(folder / "apiv3_key"),
+        WECHATPAY_PUBLIC_KEY_FILE=str(folder / "platform_public_key.pem"),
+        WECHATPAY_PUBLIC_KEY_ID=ids["public_key_id"],
     )
 
 

@@ -12,11 +12,12 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from wechatpay_sandbox.testing import start_sandbox
+
 from app import create_app
 from core.clock import utcnow
 from extensions import db
 from models import Category, Order, OrderItem, Product, new_out_trade_no
-from sandbox.testing import start_sandbox
 from tests.wechat import signed_notification, transaction_resource
 
 ORDERS = 300

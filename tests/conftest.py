@@ -140,7 +140,7 @@ def make_order(app, make_product):
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory):
     """The WeChat Pay sandbox on a free loopback port, shared by the session (keys made once)."""
-    from sandbox.testing import start_sandbox
+    from wechatpay_sandbox.testing import start_sandbox
 
     running = start_sandbox(tmp_path_factory.mktemp("sandbox"), SANDBOX_TIME_SCALE=1000, SANDBOX_NOTIFY_TIMEOUT=5)
     yield running
@@ -149,10 +149,10 @@ def sandbox(tmp_path_factory):
 
 @pytest.fixture
 def wechat(sandbox):
-    """The sandbox, with faults cleared before and after the test."""
-    sandbox.clear_faults()
+    """The sandbox, with faults cleared and its start settings back, before and after the test."""
+    sandbox.reset()
     yield sandbox
-    sandbox.clear_faults()
+    sandbox.reset()
 
 
 @pytest.fixture

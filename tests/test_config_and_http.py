@@ -45,7 +45,7 @@ def refusal(production):
 @pytest.fixture(scope="module")
 def sandbox_keys(tmp_path_factory):
     """A key folder as the sandbox generates it (with its ids.json marker)."""
-    from sandbox.keys import ensure_keys
+    from wechatpay_sandbox.keys import ensure_keys
 
     return ensure_keys(tmp_path_factory.mktemp("sandbox-keys"))
 

@@ -52,3 +52,13 @@ def test_only_the_adapter_imports_the_wechat_pay_sdk():
     ]
     assert users == ["payments/wechatpay_v3.py"]
 
+
+
+def test_the_shop_imports_nothing_from_the_sandbox():
+    """The sandbox is a separate package: the shop tells it from WeChat Pay only by URL and keys."""
+    shop_files = [path for path in sorted(ROOT.glob("[!.]*/**/*.py")) + sorted(ROOT.glob("*.py"))
+                  if path.relative_to(ROOT).parts[0] not in ("tests", "sandbox", "migrations")]
+    users = [str(path.relative_to(ROOT)) for path in shop_files
+             if any(matches(name, "wechatpay_sandbox") or matches(name, "sandbox") for name in imports_of(path))]
+    assert users == []
+    assert len(shop_files) > 40

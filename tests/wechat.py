@@ -3,7 +3,8 @@ import json
 import time
 import uuid
 
-from sandbox import crypto
+from wechatpay_sandbox import crypto
+
 from services.payment import order_attach
 from tests.helpers import SECRET_KEY
 
