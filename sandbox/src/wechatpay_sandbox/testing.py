@@ -168,10 +168,11 @@ class RunningSandbox:
         self.stop()
 
 
-def start_sandbox(directory, **config) -> RunningSandbox:
+def start_sandbox(directory, port: int = 0, **config) -> RunningSandbox:
     """Start a sandbox with its keys (directory/keys) and database (directory/sandbox.sqlite3).
 
-    Config keys are create_app's (SANDBOX_TIME_SCALE defaults to 1000 here, for fast retries).
+    Config keys are create_app's (SANDBOX_TIME_SCALE defaults to 1000 here, for fast retries). ``port`` 0
+    picks a free one; starting again on the same port and directory brings the same sandbox back.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -182,7 +183,7 @@ def start_sandbox(directory, **config) -> RunningSandbox:
     }
     settings.update(config)
     app = create_app(settings)
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)
     settings_url = config.get("SANDBOX_PUBLIC_URL")
     running = RunningSandbox(app, server)
     if not settings_url:  # links on the pages should point at this server
