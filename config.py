@@ -90,6 +90,14 @@ class Config:
     WECHATPAY_PUBLIC_KEY_ID = env("WECHATPAY_PUBLIC_KEY_ID")
     # Certificate mode: a folder of platform certificates (*.pem) kept up to date by the SDK.
     WECHATPAY_CERT_DIR = env("WECHATPAY_CERT_DIR")
+    # The official account's web OAuth (网页授权) for JSAPI payments inside WeChat: its AppID is
+    # WECHATPAY_APPID; without an AppSecret the shop offers the QR code inside WeChat instead.
+    WECHAT_APPSECRET_FILE = env("WECHAT_APPSECRET_FILE")
+    WECHAT_OAUTH_URL = env("WECHAT_OAUTH_URL", "https://open.weixin.qq.com/connect/")
+    WECHAT_API_URL = env("WECHAT_API_URL", "https://api.weixin.qq.com/")
+    # Development only: the sandbox's WeixinJSBridge emulation, loaded by pages shown to WeChat's browser
+    # (real WeChat brings its own bridge).
+    WECHAT_JSBRIDGE_URL = None
     WECHATPAY_NOTIFY_URL = env("WECHATPAY_NOTIFY_URL")
     WECHATPAY_TIMEOUT = (env_int("WECHATPAY_CONNECT_TIMEOUT", 5), env_int("WECHATPAY_READ_TIMEOUT", 10))
     # Where the sandbox's "phone" page lives; only the pay page's development link uses it.
@@ -132,6 +140,7 @@ class DevelopmentConfig(Config):
     @classmethod
     def init(cls, settings):
         use_sandbox_keys(settings)
+        use_sandbox_bridge(settings)
 
 
 class TestingConfig(DevelopmentConfig):
@@ -148,6 +157,7 @@ class TestingConfig(DevelopmentConfig):
         refuse_unsafe("testing", settings)
         if settings.get("SANDBOX_KEY_DIR"):
             use_sandbox_keys(settings)
+            use_sandbox_bridge(settings)
 
 
 class ProductionConfig(Config):
@@ -210,7 +220,17 @@ def use_sandbox_keys(settings):
         WECHATPAY_APIV3_KEY_FILE=str(folder / "apiv3_key"),
         WECHATPAY_PUBLIC_KEY_FILE=str(folder / "platform_public_key.pem"),
         WECHATPAY_PUBLIC_KEY_ID=ids["public_key_id"],
+        # The sandbox also plays the official account's web OAuth, with the AppSecret in the same folder.
+        WECHAT_APPSECRET_FILE=str(folder / "app_secret"),
+        WECHAT_OAUTH_URL=settings["WECHATPAY_URL"].rstrip("/") + "/connect/",
+        WECHAT_API_URL=settings["WECHATPAY_URL"].rstrip("/") + "/",
     )
+
+
+def use_sandbox_bridge(settings):
+    """Development: pages shown to WeChat's browser load the sandbox's WeixinJSBridge emulation."""
+    if settings.get("SANDBOX_PUBLIC_URL") and not settings.get("WECHAT_JSBRIDGE_URL"):
+        settings["WECHAT_JSBRIDGE_URL"] = settings["SANDBOX_PUBLIC_URL"].rstrip("/") + "/sandbox/jsbridge.js"
 
 
 CONFIGS = {

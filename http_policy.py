@@ -8,17 +8,28 @@ import uuid
 
 from flask import current_app, g, has_request_context, request
 
-# Pages load only their own CSS and JS; the QR code is an inline data: image. No other origin.
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "img-src 'self' data:",
-    "script-src 'self'",
-    "style-src 'self'",
-    "object-src 'none'",
-    "base-uri 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+
+def content_security_policy(bridge_origin: str | None = None) -> str:
+    """Pages load only their own CSS and JS; the QR code is an inline data: image. No other origin.
+
+    The one exception is development's WeixinJSBridge emulation: a pay page shown to WeChat's browser
+    may load the sandbox's script, which talks to the sandbox (``bridge_origin``).
+    """
+    scripts = f"'self' {bridge_origin}" if bridge_origin else "'self'"
+    return "; ".join([
+        "default-src 'self'",
+        "img-src 'self' data:",
+        f"script-src {scripts}",
+        "style-src 'self'",
+        f"connect-src {scripts}",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # An order token after /orders/ or /pay/ (tokens are 22 URL-safe characters; '/pay/notify' is too short to match).

@@ -35,6 +35,22 @@ class OrderStatus(Vocabulary):
 PAID_STATUSES = frozenset({OrderStatus.PAID, OrderStatus.SHIPPED})
 
 
+class PaymentChannel(Vocabulary):
+    """How a customer pays: WeChat Pay's three products for a shop's web pages."""
+
+    NATIVE = "native", "微信扫码支付"  # a QR code, for computers (or another device)
+    JSAPI = "jsapi", "微信内支付"  # the pay sheet inside WeChat's own browser
+    H5 = "h5", "手机浏览器支付"  # WeChat's cashier, from any other phone browser
+
+
+class AttemptStatus(Vocabulary):
+    """One way of paying an order, as WeChat Pay knows it (each attempt has its own out_trade_no)."""
+
+    OPEN = "open", "待支付"
+    PAID = "paid", "已支付"
+    CLOSED = "closed", "已关闭"
+
+
 class EventKind(Vocabulary):
     """What kind of step a payment_event records (who asked WeChat Pay what, or what it told us)."""
 
@@ -47,6 +63,7 @@ class EventKind(Vocabulary):
     CLOSE = "close", "关单"
     EXPIRE = "expire", "超时关单"
     CUSTOMER_CANCEL = "customer_cancel", "关单（顾客取消）"
+    SWITCH = "switch", "关单（顾客换一种方式支付）"
     OWNER_CLOSE = "owner_close", "关单（店主）"
     REFUND = "refund", "申请退款"
     REFUND_QUERY = "refund_query", "查询退款"
@@ -72,6 +89,8 @@ class Outcome(Vocabulary):
     UNCHANGED = "unchanged", "仍未支付，无变化"
     ERROR = "error", "出错，稍后重试"
     CODE_URL = "code_url", "已获得支付二维码"
+    PREPAY_ID = "prepay_id", "已获得微信内支付凭证"
+    H5_URL = "h5_url", "已获得手机浏览器支付链接"
     DUPLICATE = "duplicate", "重复通知，已忽略"
     IGNORED = "ignored", "与订单无关，已忽略"
     PROCESSING = "processing", "退款处理中"
@@ -80,6 +99,7 @@ class Outcome(Vocabulary):
     REFUND_FAILED = "refund_failed", "退款失败，需人工处理"
     REFUSED = "refused", "被微信支付拒绝"
     UNKNOWN_REFUND = "unknown_refund", "非本店发起的退款，仅记录"
+    EXTRA_PAYMENT = "extra_payment", "重复付款，已自动全额退回"
     SHIPPED = "shipped", "已自动标记发货"
     SHIPPED_BY_OWNER = "shipped_by_owner", "店主标记发货"
 
@@ -148,4 +168,5 @@ def state_label(value: str | None, *, refund: bool = False) -> str:
     return "" if value is None else str(value)
 
 
-VOCABULARIES = (OrderStatus, EventKind, NotificationType, Outcome, TradeState, RefundStatus, PaymentErrorCode)
+VOCABULARIES = (OrderStatus, PaymentChannel, AttemptStatus, EventKind, NotificationType, Outcome, TradeState,
+                RefundStatus, PaymentErrorCode)

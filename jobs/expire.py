@@ -28,7 +28,7 @@ def expire_orders(now: datetime) -> JobSummary:
     just before (or during) the close ends paid, never closed; a closed one releases its stock once.
     """
     summary = JobSummary("expire")
-    criteria = [Order.status == OrderStatus.PENDING, Order.deadline <= now,
+    criteria = [Order.status == OrderStatus.PENDING, Order.expires_at <= now,
                 or_(Order.next_query_at.is_(None), Order.next_query_at <= now)]
     order_by = [Order.expires_at, Order.id]
 

@@ -31,12 +31,12 @@ def reconcile_orders(now: datetime) -> JobSummary:
     offsets = backoff()
     due = or_(Order.next_query_at <= now,
               and_(Order.next_query_at.is_(None), Order.created_at <= now - offsets[0]))
-    criteria = [Order.status == OrderStatus.PENDING, Order.deadline > now, due]
+    criteria = [Order.status == OrderStatus.PENDING, Order.expires_at > now, due]
     order_by = [func.coalesce(Order.next_query_at, Order.created_at), Order.id]
 
     def handle(order_id: int, until: datetime) -> None:
         order = db.session.get(Order, order_id, populate_existing=True)
-        created_at, deadline = order.created_at, order.deadline
+        created_at, deadline = order.created_at, order.expires_at
         outcome = refresh_order(order, now, source=EventKind.RECONCILE)
         if outcome == Outcome.PAID:
             summary.paid += 1
@@ -46,7 +46,7 @@ def reconcile_orders(now: datetime) -> JobSummary:
         db.session.commit()
 
     def on_error(order_id: int, until: datetime, error: Exception) -> None:
-        deadline = db.session.get(Order, order_id, populate_existing=True).deadline
+        deadline = db.session.get(Order, order_id, populate_existing=True).expires_at
         reschedule(order_id, until, min(now + retry_delay(), deadline))
 
     run_claimed(summary, Order, criteria, order_by, now, handle, on_error)

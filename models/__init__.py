@@ -3,10 +3,10 @@ from models.base import Base
 from models.catalog import Category, Product
 from models.order import Delivery, Order, OrderItem, new_out_trade_no
 from models.owner import LoginFailure, Owner
-from models.payment import PaymentEvent, Refund
+from models.payment import PaymentAttempt, PaymentEvent, Refund
 from models.rate_limit import RateLimitCounter
 
 __all__ = [
     "Base", "Category", "Product", "Delivery", "Order", "OrderItem", "new_out_trade_no",
-    "LoginFailure", "Owner", "PaymentEvent", "Refund", "RateLimitCounter",
+    "LoginFailure", "Owner", "PaymentAttempt", "PaymentEvent", "Refund", "RateLimitCounter",
 ]

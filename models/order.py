@@ -4,8 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, case
-from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.clock import utcnow
@@ -85,10 +84,8 @@ class Order(Base):
     shipped_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
 
-    # What WeChat Pay told us.
+    # WeChat Pay's number of the payment the order keeps (one of its attempts'; see PaymentAttempt).
     transaction_id: Mapped[str | None] = mapped_column(String(32), unique=True)
-    code_url: Mapped[str | None] = mapped_column(String(255))
-    code_url_expires_at: Mapped[datetime | None]
     # Throttles and schedules for active queries (status poll, scheduler) and job claims.
     last_queried_at: Mapped[datetime | None]
     next_query_at: Mapped[datetime | None] = mapped_column(index=True)
@@ -99,6 +96,9 @@ class Order(Base):
 
     items: Mapped[list["OrderItem"]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"
+    )
+    attempts: Mapped[list["PaymentAttempt"]] = relationship(  # noqa: F821 (models.payment)
+        back_populates="order", order_by="PaymentAttempt.id"
     )
 
     @property
@@ -118,18 +118,6 @@ class Order(Base):
         if self.refunded_fen:
             return "部分退款"
         return self.status_name
-
-    @hybrid_property
-    def deadline(self) -> datetime:
-        """The moment the QR code stops working: time_expire, or the code_url's 2-hour life if sooner."""
-        if self.code_url_expires_at and self.code_url_expires_at < self.expires_at:
-            return self.code_url_expires_at
-        return self.expires_at
-
-    @deadline.inplace.expression
-    @classmethod
-    def _deadline_expression(cls):
-        return case((cls.code_url_expires_at < cls.expires_at, cls.code_url_expires_at), else_=cls.expires_at)
 
     @property
     def description(self) -> str:

@@ -5,9 +5,40 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.clock import utcnow
-from core.vocabulary import RefundStatus
+from core.vocabulary import AttemptStatus, RefundStatus
 from models.base import Base
 from models.order import Order
+
+
+class PaymentAttempt(Base):
+    """One way of paying an order on WeChat Pay: its own out_trade_no, channel, prompt and expiry.
+
+    WeChat Pay refuses an out_trade_no again with other parameters or another trade type, so paying by
+    QR code, inside WeChat or in a phone browser are separate attempts of one order. The order is paid
+    once: by the attempt whose transaction_id the order holds; any other paid attempt is refunded.
+    """
+
+    __tablename__ = "payment_attempt"
+    __table_args__ = (CheckConstraint("length(out_trade_no) BETWEEN 6 AND 32", name="out_trade_no_length"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order.id"), index=True)
+    out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
+    # A PaymentChannel and an AttemptStatus.
+    channel: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(8), default=AttemptStatus.OPEN, index=True)
+    # What the customer pays with: the code_url (Native), the prepay_id (JSAPI) or the h5_url (H5).
+    prompt: Mapped[str | None] = mapped_column(String(512))
+    prompt_expires_at: Mapped[datetime | None]
+    # JSAPI: the payer the prepay_id was made for; H5: the payer's IP sent to WeChat Pay.
+    payer_openid: Mapped[str | None] = mapped_column(String(64))
+    client_ip: Mapped[str | None] = mapped_column(String(45))
+    transaction_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    paid_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+    order: Mapped[Order] = relationship(back_populates="attempts")
 
 
 class PaymentEvent(Base):
@@ -17,6 +48,8 @@ class PaymentEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("order.id"), index=True)
+    # The attempt the event is about, when it is about one (notifications, queries, closes, refunds).
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("payment_attempt.id"), index=True)
     # An EventKind.
     kind: Mapped[str] = mapped_column(String(20))
     # The notification's own id; unique so a notification delivered ten times is recorded once.
@@ -39,6 +72,11 @@ class Refund(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("order.id"), index=True)
+    # The payment it returns money from.
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("payment_attempt.id"), index=True)
+    # A second payment of an order already paid, returned in full by the shop: not counted as a refund
+    # of the order (its refunded_fen), since the order's own payment was kept.
+    extra_payment: Mapped[bool] = mapped_column(default=False)
     out_refund_no: Mapped[str] = mapped_column(String(64), unique=True)
     refund_id: Mapped[str | None] = mapped_column(String(32))
     amount_fen: Mapped[int]
@@ -50,3 +88,4 @@ class Refund(Base):
     claimed_until: Mapped[datetime | None]
 
     order: Mapped[Order] = relationship()
+    attempt: Mapped[PaymentAttempt | None] = relationship()

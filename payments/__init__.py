@@ -4,11 +4,12 @@ from flask import current_app
 from core.vocabulary import PaymentErrorCode
 from payments.gateway import (  # noqa: F401
     NOTIFICATION_MAX_BYTES,
-    NativeOrderRequest,
     Notification,
     NotificationRejected,
     PaymentError,
     PaymentGateway,
+    PaymentPrompt,
+    PaymentRequest,
     RefundResult,
     Transaction,
 )
@@ -22,5 +23,12 @@ def get_gateway() -> PaymentGateway:
             raise PaymentError(PaymentErrorCode.NOT_CONFIGURED)
         from payments.wechatpay_v3 import WeChatPayV3Gateway
 
-        gateway = current_app.extensions["payment_gateway"] = WeChatPayV3Gateway.from_config(current_app.config)
+        try:
+            gateway = WeChatPayV3Gateway.from_config(current_app.config)
+        except PaymentError:
+            raise
+        except Exception as error:  # unreadable or malformed key files: a setup problem, not a crash per page
+            current_app.logger.error("WeChat Pay is not usable with these settings: %s", type(error).__name__)
+            raise PaymentError(PaymentErrorCode.NOT_CONFIGURED) from None
+        current_app.extensions["payment_gateway"] = gateway
     return gateway

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from core.vocabulary import PAID_TRADE_STATES, PaymentErrorCode
+from core.vocabulary import PAID_TRADE_STATES, PaymentChannel, PaymentErrorCode
 
 # The largest notification body the shop reads; WeChat Pay's are a few KiB.
 NOTIFICATION_MAX_BYTES = 64 * 1024
@@ -33,13 +33,26 @@ class NotificationRejected(Exception):
 
 
 @dataclass(frozen=True)
-class NativeOrderRequest:
+class PaymentRequest:
+    """One payment to place on WeChat Pay, by any channel (the same out_trade_no: the same parameters)."""
+
+    channel: PaymentChannel
     out_trade_no: str
     description: str
     total_fen: int
-    time_expire: datetime  # aware; sent as RFC 3339 in +08:00
+    time_expire: datetime  # aware or naive UTC; sent as RFC 3339 in +08:00
     attach: str
     notify_url: str
+    openid: str | None = None  # JSAPI: the payer's openid under the merchant's AppID
+    client_ip: str | None = None  # H5: the payer's IP address
+
+
+@dataclass(frozen=True)
+class PaymentPrompt:
+    """What the customer pays with: a code_url (Native), a prepay_id (JSAPI) or an h5_url (H5)."""
+
+    channel: PaymentChannel
+    value: str
 
 
 @dataclass(frozen=True)
@@ -89,8 +102,11 @@ class PaymentGateway(Protocol):
     appid: str
     currency: str
 
-    def create_native_order(self, request: NativeOrderRequest) -> str:
-        """Place a Native order and return its code_url."""
+    def create_payment(self, request: PaymentRequest) -> PaymentPrompt:
+        """Place the payment on WeChat Pay by its channel; return the prompt the customer pays with."""
+
+    def jsapi_parameters(self, prepay_id: str, timestamp: int, nonce: str) -> dict:
+        """The signed parameters of WeixinJSBridge's getBrandWCPayRequest for a JSAPI prepay_id."""
 
     def query(self, out_trade_no: str) -> Transaction:
         """Return the order's current state; PaymentError ORDER_NOT_EXIST when WeChat never saw it."""

@@ -24,13 +24,14 @@ from cryptography.hazmat.primitives import serialization
 from wechatpayv3 import WeChatPay, WeChatPayType
 
 from core.clock import parse_rfc3339, rfc3339
-from core.vocabulary import PaymentErrorCode
+from core.vocabulary import PaymentChannel, PaymentErrorCode
 from payments.gateway import (
     NOTIFICATION_MAX_BYTES,
-    NativeOrderRequest,
     Notification,
     NotificationRejected,
     PaymentError,
+    PaymentPrompt,
+    PaymentRequest,
     RefundResult,
     Transaction,
 )
@@ -186,16 +187,30 @@ class WeChatPayV3Gateway:
             raise PaymentError(code, message, status)
         return status, data
 
-    def create_native_order(self, request: NativeOrderRequest) -> str:
+    def create_payment(self, request: PaymentRequest) -> PaymentPrompt:
+        pay_type, answer_field, extra = {
+            PaymentChannel.NATIVE: (WeChatPayType.NATIVE, "code_url", {}),
+            PaymentChannel.JSAPI: (WeChatPayType.JSAPI, "prepay_id", {"payer": {"openid": request.openid}}),
+            PaymentChannel.H5: (WeChatPayType.H5, "h5_url", {
+                "scene_info": {"payer_client_ip": request.client_ip, "h5_info": {"type": "Wap"}}}),
+        }[request.channel]
         _, data = self._call(
-            f"native {request.out_trade_no}", self._pay.pay,
+            f"{request.channel} {request.out_trade_no}", self._pay.pay, pay_type=pay_type,
             description=request.description, out_trade_no=request.out_trade_no,
             amount={"total": request.total_fen, "currency": self.currency},
-            time_expire=rfc3339(request.time_expire), attach=request.attach, notify_url=request.notify_url,
+            time_expire=rfc3339(request.time_expire), attach=request.attach, notify_url=request.notify_url, **extra,
         )
-        if not data.get("code_url"):
-            raise PaymentError(PaymentErrorCode.INVALID_RESPONSE, "微信支付未返回二维码链接", 200)
-        return data["code_url"]
+        if not data.get(answer_field):
+            raise PaymentError(PaymentErrorCode.INVALID_RESPONSE, f"微信支付未返回 {answer_field}", 200)
+        return PaymentPrompt(request.channel, data[answer_field])
+
+    def jsapi_parameters(self, prepay_id: str, timestamp: int, nonce: str) -> dict:
+        """getBrandWCPayRequest's parameters; paySign signs appId, timeStamp, nonceStr and package."""
+        parameters = {"appId": self.appid, "timeStamp": str(timestamp), "nonceStr": nonce,
+                      "package": f"prepay_id={prepay_id}", "signType": "RSA"}
+        parameters["paySign"] = self._pay.sign(
+            [parameters["appId"], parameters["timeStamp"], parameters["nonceStr"], parameters["package"]])
+        return parameters
 
     def query(self, out_trade_no: str) -> Transaction:
         _, data = self._call(f"query {out_trade_no}", self._pay.query, out_trade_no=out_trade_no)

@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.vocabulary import EventKind, Outcome
 from extensions import db
-from models import Order
+from models import PaymentAttempt
 from payments import Notification, NotificationRejected
 from services.payment import PaymentMismatch, apply_transaction, record_event, transaction_detail
 from services.use_case import use_case
@@ -30,21 +30,21 @@ def handle_notification(notification: Notification, now: datetime) -> Outcome:
 
 def handle_transaction(notification: Notification, now: datetime) -> Outcome:
     txn = notification.resource
-    order = db.session.scalar(select(Order).filter_by(out_trade_no=txn.out_trade_no))
-    if order is None:
+    attempt = db.session.scalar(select(PaymentAttempt).filter_by(out_trade_no=txn.out_trade_no))
+    if attempt is None:
         raise NotificationRejected("unknown out_trade_no")
-    order_id = order.id
+    order_id = attempt.order_id
     try:
         # The unique notification id is written first: of ten copies racing, one inserts, nine fail.
         event = record_event(
-            order_id, EventKind.NOTIFICATION, now, notification_id=notification.id,
+            order_id, EventKind.NOTIFICATION, now, attempt_id=attempt.id, notification_id=notification.id,
             event_type=notification.event_type, state=txn.trade_state, detail=transaction_detail(txn),
         )
     except IntegrityError:
         db.session.rollback()
         return Outcome.DUPLICATE
     try:
-        event.outcome = apply_transaction(order, txn, now)
+        event.outcome = apply_transaction(attempt, txn, now)
     except PaymentMismatch as mismatch:
         log.error("notification %s for order %s rejected: %s", notification.id, order_id, mismatch)
         raise NotificationRejected(str(mismatch)) from None

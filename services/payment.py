@@ -1,28 +1,47 @@
-"""Paying an order: placing it on WeChat Pay, and the one state machine that applies every result.
+"""Paying an order: the one state machine that applies every result WeChat Pay reports, per attempt.
 
-Every path that learns what WeChat Pay knows (the notification, the status poll's query, the
-scheduler, the owner's buttons) ends in ``apply_transaction``. Its moves are conditional UPDATEs on
-the order's status, so duplicates and races make one transition at most.
+An order is paid through payment attempts (models.PaymentAttempt): one per channel or payer, each with
+its own out_trade_no. Every path that learns what WeChat Pay knows (the notification, the status poll's
+query, the scheduler, the owner's buttons, the customer's cancel) ends in ``apply_transaction``. Its
+moves are conditional UPDATEs on the attempt's and the order's status, so duplicates and races make one
+transition at most; a second payment of an order already paid is refunded in full, automatically.
 """
 import hashlib
 import hmac
 import json
 import logging
+import secrets
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import select, update
 
-from core.vocabulary import PAID_STATUSES, EventKind, OrderStatus, Outcome, PaymentErrorCode, TradeState
+from core.vocabulary import (
+    PAID_STATUSES,
+    AttemptStatus,
+    EventKind,
+    OrderStatus,
+    Outcome,
+    PaymentErrorCode,
+    RefundStatus,
+    TradeState,
+)
 from extensions import db
-from models import Order, OrderItem, PaymentEvent, Product
+from models import Order, OrderItem, PaymentAttempt, PaymentEvent, Product, Refund
 from models.order import transition_sources
-from payments import NativeOrderRequest, PaymentError, Transaction, get_gateway
+from payments import PaymentError, Transaction, get_gateway
 from services.use_case import use_case
 
 log = logging.getLogger("shop.payments")
-CODE_URL_LIFETIME = timedelta(hours=2)
 ACTIVE_QUERY_INTERVAL = timedelta(seconds=10)
+# The moves an attempt can make; CLOSED -> PAID because a payment WeChat Pay confirms is real money.
+ATTEMPT_TRANSITIONS = {
+    AttemptStatus.OPEN: {AttemptStatus.PAID, AttemptStatus.CLOSED},
+    AttemptStatus.CLOSED: {AttemptStatus.PAID},
+    AttemptStatus.PAID: set(),
+}
+# When an order's attempts give different results, the order's outcome is the first of these present.
+OUTCOME_PRECEDENCE = (Outcome.PAID, Outcome.EXTRA_PAYMENT, Outcome.ALREADY_PAID, Outcome.CLOSED,
+                      Outcome.ALREADY_CLOSED, Outcome.UNCHANGED)
 
 
 def order_attach(token: str, secret_key: str) -> str:
@@ -38,19 +57,20 @@ class PaymentMismatch(Exception):
     """WeChat Pay reported something that does not fit the order (amount, merchant, currency)."""
 
 
-def record_event(order_id, kind: EventKind, now, *, state=None, outcome: Outcome | None = None,
+def record_event(order_id, kind: EventKind, now, *, attempt_id=None, state=None, outcome: Outcome | None = None,
                  notification_id=None, event_type=None, detail=None) -> PaymentEvent:
     """Add one append-only payment event (flushed, not committed) and log it as one line."""
     kind = EventKind(kind)  # a value outside the vocabulary is a bug: fail here, not on the owner's page
     outcome = Outcome(outcome) if outcome is not None else None
     event = PaymentEvent(
-        order_id=order_id, kind=kind, state=state, outcome=outcome, notification_id=notification_id,
-        event_type=event_type, detail=json.dumps(detail or {}, ensure_ascii=False, default=str),
-        created_at=now,
+        order_id=order_id, attempt_id=attempt_id, kind=kind, state=state, outcome=outcome,
+        notification_id=notification_id, event_type=event_type,
+        detail=json.dumps(detail or {}, ensure_ascii=False, default=str), created_at=now,
     )
     db.session.add(event)
     db.session.flush()
-    out_trade_no = db.session.scalar(select(Order.out_trade_no).where(Order.id == order_id)) if order_id else None
+    out_trade_no = (db.session.scalar(select(PaymentAttempt.out_trade_no).where(PaymentAttempt.id == attempt_id))
+                    if attempt_id else None)
     log.info("payment_event order=%s out_trade_no=%s kind=%s event_type=%s state=%s outcome=%s",
              order_id, out_trade_no, kind, event_type, state, outcome)
     return event
@@ -64,7 +84,7 @@ def finish_reads() -> None:
     db.session.commit()
 
 
-def record_failure(order_id, kind: EventKind, now, error: PaymentError, detail=None) -> None:
+def record_failure(order_id, kind: EventKind, now, error: PaymentError, detail=None, attempt_id=None) -> None:
     """Record that WeChat Pay could not be asked about an order: once per outage, not once per attempt.
 
     While the order's latest event is the same failure, a repeat is only logged, so a minute without
@@ -78,7 +98,7 @@ def record_failure(order_id, kind: EventKind, now, error: PaymentError, detail=N
         log.info("payment_event order=%s kind=%s state=%s outcome=error (repeat, not recorded)",
                  order_id, kind, error.code)
         return
-    record_event(order_id, kind, now, state=error.code, outcome=Outcome.ERROR,
+    record_event(order_id, kind, now, attempt_id=attempt_id, state=error.code, outcome=Outcome.ERROR,
                  detail={"message": error.message, **(detail or {})})
 
 
@@ -97,22 +117,33 @@ def transition(order_id: int, target: OrderStatus, where=(), **values) -> OrderS
     return None
 
 
+def move_attempt(attempt_id: int, target: AttemptStatus, **values) -> AttemptStatus | None:
+    """Move an attempt to ``target`` from any allowed status; return the status it left, or None."""
+    for source, targets in ATTEMPT_TRANSITIONS.items():
+        if target in targets and db.session.execute(
+            update(PaymentAttempt).where(PaymentAttempt.id == attempt_id, PaymentAttempt.status == source)
+            .values(status=target, **values)
+        ).rowcount:
+            return source
+    return None
+
+
 def current_status(order_id: int) -> OrderStatus:
     return OrderStatus(db.session.scalar(select(Order.status).where(Order.id == order_id)))
 
 
-def check_transaction(order: Order, txn: Transaction) -> None:
-    """Raise (and log) PaymentMismatch unless the result is about this order, merchant and amount."""
+def check_transaction(attempt: PaymentAttempt, total_fen: int, txn: Transaction) -> None:
+    """Raise (and log) PaymentMismatch unless the result is about this attempt, merchant and amount."""
     gateway = get_gateway()
     problem = None
-    if txn.out_trade_no != order.out_trade_no:
+    if txn.out_trade_no != attempt.out_trade_no:
         problem = "out_trade_no does not match"
     elif txn.mchid != gateway.mchid or txn.appid != gateway.appid:
         problem = "mchid or appid does not match"
-    elif txn.paid and (txn.total_fen != order.total_fen or txn.currency != gateway.currency):
+    elif txn.paid and (txn.total_fen != total_fen or txn.currency != gateway.currency):
         problem = f"amount {txn.total_fen} {txn.currency} does not match the order"
     if problem:
-        log.error("order %s: WeChat Pay's answer does not fit the order: %s", order.out_trade_no, problem)
+        log.error("attempt %s: WeChat Pay's answer does not fit the order: %s", attempt.out_trade_no, problem)
         raise PaymentMismatch(problem)
 
 
@@ -137,64 +168,60 @@ def rereserve_stock(order_id: int) -> list[str]:
     return short
 
 
-def apply_transaction(order: Order, txn: Transaction, now: datetime) -> Outcome:
-    """Apply what WeChat Pay says about an order: the one state-machine function. Returns the outcome.
+def refund_extra_payment(attempt: PaymentAttempt, txn: Transaction, now: datetime) -> None:
+    """Return a second payment of an order already paid, in full. No commit.
 
-    Does not commit: the caller records the event in the same transaction and commits both.
+    The refund is recorded now, in the same transaction as the payment; the refunds job sends it to WeChat
+    Pay (a refund WeChat never received is sent with its out_refund_no), so no call is made from here.
     """
-    check_transaction(order, txn)
+    refund = Refund(
+        order_id=attempt.order_id, attempt_id=attempt.id, extra_payment=True, amount_fen=txn.total_fen,
+        out_refund_no=f"R{attempt.out_trade_no}{secrets.token_hex(3).upper()}"[:64],
+        reason="重复支付，自动退回", status=RefundStatus.PROCESSING, created_at=now, next_query_at=now,
+    )
+    db.session.add(refund)
+    db.session.flush()
+    log.warning("order %s paid twice: attempt %s (%s) is refunded in full as %s", attempt.order_id,
+                attempt.out_trade_no, txn.transaction_id, refund.out_refund_no)
+
+
+def apply_transaction(attempt: PaymentAttempt, txn: Transaction, now: datetime) -> Outcome:
+    """Apply what WeChat Pay says about one attempt: the one state-machine function. Returns the outcome.
+
+    Paid: the attempt is paid, and the order with it unless another attempt paid it first, in which
+    case this payment is refunded (EXTRA_PAYMENT). Closed: the attempt is closed; the order is not (it
+    may be paid another way; closing orders is close_order's). Does not commit: the caller records the
+    event in the same transaction and commits both.
+    """
+    order_id = attempt.order_id
+    check_transaction(attempt, db.session.scalar(select(Order.total_fen).where(Order.id == order_id)), txn)
     if txn.paid:
-        left = transition(
-            order.id, OrderStatus.PAID, paid_at=txn.success_time or now, transaction_id=txn.transaction_id,
-            next_query_at=None,
-        )
+        attempt_was = move_attempt(attempt.id, AttemptStatus.PAID, transaction_id=txn.transaction_id,
+                                   paid_at=txn.success_time or now)
+        left = transition(order_id, OrderStatus.PAID, paid_at=txn.success_time or now,
+                          transaction_id=txn.transaction_id, next_query_at=None)
         if left == OrderStatus.CLOSED:
-            short = rereserve_stock(order.id)
+            short = rereserve_stock(order_id)
             if short:
                 db.session.execute(
-                    update(Order).where(Order.id == order.id)
+                    update(Order).where(Order.id == order_id)
                     .values(attention="关闭后收到付款，库存不足：" + "、".join(short))
                 )
-            log.warning("order %s paid after close; short: %s", order.out_trade_no, short or "none")
-        return Outcome.PAID if left else Outcome.ALREADY_PAID
+            log.warning("order %s paid after close; short: %s", order_id, short or "none")
+        if left:
+            return Outcome.PAID
+        kept = db.session.scalar(select(Order.transaction_id).where(Order.id == order_id))
+        if attempt_was is not None and kept != txn.transaction_id:
+            refund_extra_payment(attempt, txn, now)  # only the call that moved the attempt gets here
+            return Outcome.EXTRA_PAYMENT
+        return Outcome.ALREADY_PAID
     if txn.trade_state == TradeState.CLOSED:
-        if transition(order.id, OrderStatus.CLOSED, closed_at=now, next_query_at=None):
-            release_stock(order.id)
-            return Outcome.CLOSED
-        # Not moved: say what the order really is (a payment may have been applied meanwhile).
-        return Outcome.ALREADY_PAID if current_status(order.id) in PAID_STATUSES else Outcome.ALREADY_CLOSED
+        move_attempt(attempt.id, AttemptStatus.CLOSED, closed_at=now)
     return Outcome.UNCHANGED
 
 
-@use_case
-def place_native_order(order: Order, now: datetime) -> None:
-    """Ask WeChat Pay for the order's code_url (idempotent: same out_trade_no, same parameters)."""
-    if order.status != OrderStatus.PENDING:
-        return
-    if order.code_url and order.code_url_expires_at and order.code_url_expires_at > now:
-        return
-    order_id = order.id
-    request = NativeOrderRequest(
-        out_trade_no=order.out_trade_no, description=order.description, total_fen=order.total_fen,
-        time_expire=order.expires_at, attach=order_attach(order.token, current_app.config["SECRET_KEY"]),
-        notify_url=current_app.config["WECHATPAY_NOTIFY_URL"],
-    )
-    finish_reads()
-    try:
-        code_url = get_gateway().create_native_order(request)
-    except PaymentError as error:
-        record_failure(order_id, EventKind.CREATE, now, error)
-        db.session.commit()
-        raise
-    db.session.execute(
-        update(Order).where(Order.id == order_id).values(code_url=code_url, code_url_expires_at=now + CODE_URL_LIFETIME)
-    )
-    record_event(order_id, EventKind.CREATE, now, outcome=Outcome.CODE_URL)
-    db.session.commit()
-
-
 def query_wechat(out_trade_no: str) -> Transaction | None:
-    """The order as WeChat Pay knows it, or None when WeChat never saw it."""
+    """The attempt as WeChat Pay knows it, or None when WeChat never saw it."""
     try:
         return get_gateway().query(out_trade_no)
     except PaymentError as error:
@@ -203,63 +230,126 @@ def query_wechat(out_trade_no: str) -> Transaction | None:
         raise
 
 
+def attempts_to_ask(order: Order) -> list[tuple[int, str]]:
+    """(id, out_trade_no) of the attempts worth asking WeChat Pay about: the open ones and the kept one."""
+    kept = order.transaction_id
+    return [(attempt.id, attempt.out_trade_no) for attempt in order.attempts
+            if attempt.status == AttemptStatus.OPEN or (kept and attempt.transaction_id == kept)]
+
+
+def strongest(outcomes) -> Outcome:
+    """The outcome that tells most about the order, of its attempts' outcomes (UNCHANGED for none)."""
+    present = set(outcomes)
+    return next((outcome for outcome in OUTCOME_PRECEDENCE if outcome in present), Outcome.UNCHANGED)
+
+
 @use_case
 def refresh_order(order: Order, now: datetime, source: EventKind = EventKind.QUERY) -> Outcome:
-    """Query WeChat Pay and apply the answer; raises PaymentError when WeChat cannot be asked."""
-    order_id, out_trade_no = order.id, order.out_trade_no
+    """Query WeChat Pay about the order's attempts and apply the answers; PaymentError if it cannot be asked."""
+    order_id, asked = order.id, attempts_to_ask(order)
     finish_reads()
-    try:
-        txn = query_wechat(out_trade_no)
-    except PaymentError as error:
-        record_failure(order_id, source, now, error)
-        db.session.commit()
-        raise
-    outcome = apply_transaction(order, txn, now) if txn else Outcome.UNCHANGED
-    record_event(order_id, source, now, state=txn.trade_state if txn else PaymentErrorCode.ORDER_NOT_EXIST,
-                 outcome=outcome, detail=transaction_detail(txn))
+    outcomes = []
+    for attempt_id, out_trade_no in asked:
+        try:
+            txn = query_wechat(out_trade_no)
+        except PaymentError as error:
+            record_failure(order_id, source, now, error, attempt_id=attempt_id)
+            db.session.commit()
+            raise
+        attempt = db.session.get(PaymentAttempt, attempt_id)
+        outcome = apply_transaction(attempt, txn, now) if txn else Outcome.UNCHANGED
+        record_event(order_id, source, now, attempt_id=attempt_id,
+                     state=txn.trade_state if txn else PaymentErrorCode.ORDER_NOT_EXIST, outcome=outcome,
+                     detail=transaction_detail(txn))
+        outcomes.append(outcome)
     db.session.execute(update(Order).where(Order.id == order_id).values(last_queried_at=now))
     db.session.commit()
-    return outcome
+    return strongest(outcomes)
 
 
-@use_case
-def close_order(order: Order, now: datetime, source: EventKind = EventKind.CLOSE) -> Outcome:
-    """Close an unpaid order on WeChat Pay and locally, releasing its stock. Paid wins if it was paid.
-
-    Query, close, query again, then apply the last answer: a payment that lands between the first
-    query and the close is seen by the second query. Safe to run again after a crash at any step.
-    Returns CLOSED, ALREADY_CLOSED, PAID, ALREADY_PAID or UNCHANGED (WeChat Pay still says NOTPAY).
-    """
-    order_id, out_trade_no = order.id, order.out_trade_no
-    finish_reads()
-    gateway = get_gateway()
+def close_attempt_on_wechat(out_trade_no: str) -> Transaction | None:
+    """Query, close unless paid or closed, query again: the last answer, which a payment landing meanwhile wins."""
     txn = query_wechat(out_trade_no)
     if not (txn and (txn.paid or txn.trade_state == TradeState.CLOSED)):
         try:
-            gateway.close(out_trade_no)
+            get_gateway().close(out_trade_no)
         except PaymentError as error:
             if error.retryable:
                 raise
             log.info("close %s answered %s; querying again", out_trade_no, error.code)
         txn = query_wechat(out_trade_no)
-    if txn is None:
-        # WeChat never knew the order (placing it failed), so closing it locally is the whole job.
-        txn = Transaction(out_trade_no=out_trade_no, trade_state=TradeState.CLOSED, mchid=gateway.mchid,
-                          appid=gateway.appid)
-    outcome = apply_transaction(order, txn, now)
-    record_event(order_id, source, now, state=txn.trade_state, outcome=outcome, detail=transaction_detail(txn))
+    return txn
+
+
+def closed_transaction(out_trade_no: str) -> Transaction:
+    """What a closed attempt WeChat Pay never knew (placing it failed) amounts to."""
+    gateway = get_gateway()
+    return Transaction(out_trade_no=out_trade_no, trade_state=TradeState.CLOSED, mchid=gateway.mchid,
+                       appid=gateway.appid)
+
+
+def close_open_attempts(order: Order, now: datetime, keep: int | None = None) -> list[tuple[int, Transaction, Outcome]]:
+    """Close the order's open attempts (all but ``keep``) on WeChat Pay and apply the answers. No commit.
+
+    Returns (attempt id, WeChat's last answer, outcome) for each: CLOSED, or PAID / EXTRA_PAYMENT /
+    ALREADY_PAID when it turned out paid, or UNCHANGED when WeChat Pay still says unpaid after the close.
+    """
+    to_close = [(attempt.id, attempt.out_trade_no) for attempt in order.attempts
+                if attempt.status == AttemptStatus.OPEN and attempt.id != keep]
+    finish_reads()
+    closed = []
+    for attempt_id, out_trade_no in to_close:
+        txn = close_attempt_on_wechat(out_trade_no) or closed_transaction(out_trade_no)
+        outcome = apply_transaction(db.session.get(PaymentAttempt, attempt_id), txn, now)
+        closed.append((attempt_id, txn, Outcome.CLOSED if txn.trade_state == TradeState.CLOSED else outcome))
+    return closed
+
+
+def record_closes(order_id: int, source: EventKind, now: datetime, closed, final: Outcome | None = None) -> None:
+    """One event per attempt closed; the last one carries the order's outcome when there is one."""
+    for n, (attempt_id, txn, outcome) in enumerate(closed, start=1):
+        record_event(order_id, source, now, attempt_id=attempt_id, state=txn.trade_state,
+                     outcome=final if final and n == len(closed) else outcome, detail=transaction_detail(txn))
+    if final and not closed:
+        record_event(order_id, source, now, state=TradeState.CLOSED, outcome=final)
+
+
+@use_case
+def close_order(order: Order, now: datetime, source: EventKind = EventKind.CLOSE) -> Outcome:
+    """Close an unpaid order: its attempts on WeChat Pay, then the order, releasing its stock. Paid wins.
+
+    Each attempt is queried, closed and queried again, and the last answer applied: a payment landing
+    between the first query and the close is seen by the second query. Safe to run again after a crash
+    at any step. Returns CLOSED, ALREADY_CLOSED, PAID, ALREADY_PAID or UNCHANGED (WeChat Pay still says
+    NOTPAY). With no attempt at all (never placed) the order is closed locally.
+    """
+    order_id = order.id
+    closed = close_open_attempts(order, now)
+    attempts = strongest(outcome for _, _, outcome in closed) if closed else Outcome.CLOSED
+    if attempts != Outcome.CLOSED:  # one was paid (or WeChat Pay would not close it): the order stays open
+        record_closes(order_id, source, now, closed)
+        db.session.commit()
+        return Outcome.ALREADY_PAID if attempts == Outcome.EXTRA_PAYMENT else attempts
+    if transition(order_id, OrderStatus.CLOSED, closed_at=now, next_query_at=None):
+        release_stock(order_id)
+        final = Outcome.CLOSED
+    else:  # not moved: say what the order really is (a payment may have been applied meanwhile)
+        final = Outcome.ALREADY_PAID if current_status(order_id) in PAID_STATUSES else Outcome.ALREADY_CLOSED
+    record_closes(order_id, source, now, closed, final)
     db.session.commit()
-    return outcome
+    return final
 
 
 @use_case
 def claim_active_query(order: Order, now: datetime) -> bool:
     """Allow one active query per order per ACTIVE_QUERY_INTERVAL, across all processes."""
-    if order.code_url is None or (order.last_queried_at and order.last_queried_at > now - ACTIVE_QUERY_INTERVAL):
+    if order.last_queried_at and order.last_queried_at > now - ACTIVE_QUERY_INTERVAL:
         return False  # most polls end here, without a write
+    if not any(attempt.status == AttemptStatus.OPEN for attempt in order.attempts):
+        return False
     claimed = db.session.execute(
         update(Order)
-        .where(Order.id == order.id, Order.status == OrderStatus.PENDING, Order.code_url.is_not(None))
+        .where(Order.id == order.id, Order.status == OrderStatus.PENDING)
         .where((Order.last_queried_at.is_(None)) | (Order.last_queried_at <= now - ACTIVE_QUERY_INTERVAL))
         .values(last_queried_at=now)
     ).rowcount

@@ -16,7 +16,7 @@ from core.vocabulary import (
     RefundStatus,
 )
 from extensions import db
-from models import Order, Refund
+from models import Order, PaymentAttempt, Refund
 from payments import Notification, NotificationRejected, PaymentError, RefundResult, get_gateway
 from services.payment import finish_reads, record_event
 from services.use_case import use_case
@@ -37,7 +37,8 @@ def committed_refunds_fen():
     """SQL: the sum of the order's refunds done or in flight (correlates to the enclosing Order)."""
     return (
         select(func.coalesce(func.sum(Refund.amount_fen), 0))
-        .where(Refund.order_id == Order.id, Refund.status.in_(COMMITTED_REFUND_STATUSES))
+        .where(Refund.order_id == Order.id, Refund.status.in_(COMMITTED_REFUND_STATUSES),
+               Refund.extra_payment.is_(False))
         .correlate(Order)
         .scalar_subquery()
     )
@@ -48,8 +49,14 @@ def refundable_fen(order_id: int) -> int:
     return int(db.session.scalar(select(Order.total_fen - committed_refunds_fen()).where(Order.id == order_id)))
 
 
-def new_out_refund_no(order: Order) -> str:
-    return f"R{order.out_trade_no}{secrets.token_hex(3).upper()}"[:64]
+def new_out_refund_no(attempt: PaymentAttempt) -> str:
+    return f"R{attempt.out_trade_no}{secrets.token_hex(3).upper()}"[:64]
+
+
+def kept_attempt(order: Order) -> PaymentAttempt:
+    """The attempt whose payment the order keeps (the one its transaction_id names)."""
+    return db.session.scalar(select(PaymentAttempt).where(PaymentAttempt.order_id == order.id,
+                                                          PaymentAttempt.transaction_id == order.transaction_id))
 
 
 @use_case
@@ -69,9 +76,11 @@ def create_refund(order: Order, amount_fen: int, reason: str, now: datetime) -> 
     if not 0 < amount_fen <= left:
         db.session.rollback()
         raise RefundRefused(f"退款金额须在 0.01 到 {fen_to_yuan(left)} 元之间")
-    order_id, out_trade_no, total_fen = order.id, order.out_trade_no, order.total_fen
+    order_id, total_fen = order.id, order.total_fen
+    kept = kept_attempt(order)
+    out_trade_no, attempt_id = kept.out_trade_no, kept.id
     refund = Refund(
-        order_id=order_id, out_refund_no=new_out_refund_no(order), amount_fen=amount_fen,
+        order_id=order_id, attempt_id=kept.id, out_refund_no=new_out_refund_no(kept), amount_fen=amount_fen,
         reason=reason[:80], status=RefundStatus.PROCESSING, created_at=now, next_query_at=now + REFUND_FOLLOW_UP,
     )
     out_refund_no = refund.out_refund_no
@@ -83,7 +92,8 @@ def create_refund(order: Order, amount_fen: int, reason: str, now: datetime) -> 
     except PaymentError as error:
         if error.retryable:
             # Acceptance unknown: the follow-up job queries by out_refund_no and settles it.
-            record_event(order_id, EventKind.REFUND, now, state=error.code, outcome=Outcome.PENDING,
+            record_event(order_id, EventKind.REFUND, now, attempt_id=attempt_id, state=error.code,
+                         outcome=Outcome.PENDING,
                          detail={"out_refund_no": out_refund_no, "amount_fen": amount_fen})
             db.session.commit()
             raise
@@ -91,13 +101,15 @@ def create_refund(order: Order, amount_fen: int, reason: str, now: datetime) -> 
             update(Refund).where(Refund.out_refund_no == out_refund_no, Refund.status == RefundStatus.PROCESSING)
             .values(status=RefundStatus.CLOSED, next_query_at=None)
         )
-        record_event(order_id, EventKind.REFUND, now, state=error.code, outcome=Outcome.REFUSED,
+        record_event(order_id, EventKind.REFUND, now, attempt_id=attempt_id, state=error.code,
+                     outcome=Outcome.REFUSED,
                      detail={"out_refund_no": out_refund_no, "message": error.message})
         db.session.commit()
         raise
     refund.refund_id = result.refund_id
     outcome = apply_refund_result(refund, result, now)
-    record_event(order_id, EventKind.REFUND, now, state=result.status, outcome=outcome, detail=refund_detail(result))
+    record_event(order_id, EventKind.REFUND, now, attempt_id=attempt_id, state=result.status, outcome=outcome,
+                 detail=refund_detail(result))
     db.session.commit()
     return refund
 
@@ -115,13 +127,14 @@ def apply_refund_result(refund: Refund, result: RefundResult, now: datetime) -> 
     if not moved:
         return Outcome.DUPLICATE
     if result.status == RefundStatus.SUCCESS:
-        db.session.execute(
-            update(Order).where(Order.id == refund.order_id).values(refunded_fen=Order.refunded_fen + refund.amount_fen)
-        )
+        if not refund.extra_payment:  # a second payment's return is not a refund of the order
+            db.session.execute(update(Order).where(Order.id == refund.order_id)
+                               .values(refunded_fen=Order.refunded_fen + refund.amount_fen))
         return Outcome.REFUNDED
+    what = "重复付款的自动退款" if refund.extra_payment else "退款"
     db.session.execute(
         update(Order).where(Order.id == refund.order_id)
-        .values(attention=f"退款 {refund.out_refund_no} 失败（{RefundStatus.label_of(result.status)}），请人工处理")
+        .values(attention=f"{what} {refund.out_refund_no} 失败（{RefundStatus.label_of(result.status)}），请人工处理")
     )
     return Outcome.REFUND_FAILED
 
@@ -130,7 +143,7 @@ def apply_refund_result(refund: Refund, result: RefundResult, now: datetime) -> 
 def refresh_refund(refund: Refund, now: datetime) -> Outcome:
     """Query a PROCESSING refund and apply the answer; re-send it if WeChat never received it."""
     order = db.session.get(Order, refund.order_id)
-    out_trade_no, total_fen = order.out_trade_no, order.total_fen
+    out_trade_no, total_fen, attempt_id = refund.attempt.out_trade_no, order.total_fen, refund.attempt_id
     out_refund_no, amount_fen, reason, order_id = refund.out_refund_no, refund.amount_fen, refund.reason, order.id
     finish_reads()
     gateway = get_gateway()
@@ -141,7 +154,8 @@ def refresh_refund(refund: Refund, now: datetime) -> Outcome:
             raise
         result = gateway.refund(out_trade_no, out_refund_no, amount_fen, total_fen, reason)
     outcome = apply_refund_result(refund, result, now)
-    record_event(order_id, EventKind.REFUND_QUERY, now, state=result.status, outcome=outcome,
+    record_event(order_id, EventKind.REFUND_QUERY, now, attempt_id=attempt_id, state=result.status,
+                 outcome=outcome,
                  detail=refund_detail(result))
     db.session.commit()
     return outcome
@@ -156,10 +170,12 @@ def handle_refund_notification(notification: Notification, now: datetime) -> Out
     refund = db.session.scalar(select(Refund).filter_by(out_refund_no=result.out_refund_no))
     if refund is not None and result.refund_fen != refund.amount_fen:
         raise NotificationRejected("refund amount does not match")
-    order_id = refund.order_id if refund else db.session.scalar(
-        select(Order.id).filter_by(out_trade_no=result.out_trade_no or ""))
+    attempt = refund.attempt if refund else db.session.scalar(
+        select(PaymentAttempt).filter_by(out_trade_no=result.out_trade_no or ""))
+    order_id = attempt.order_id if attempt else (refund.order_id if refund else None)
     try:
         event = record_event(order_id, EventKind.NOTIFICATION, now, notification_id=notification.id,
+                             attempt_id=attempt.id if attempt else None,
                              event_type=notification.event_type, state=result.status, detail=refund_detail(result))
     except IntegrityError:
         db.session.rollback()

@@ -17,7 +17,7 @@ from wechatpay_sandbox.testing import start_sandbox
 from app import create_app
 from core.clock import utcnow
 from extensions import db
-from models import Category, Order, OrderItem, Product, new_out_trade_no
+from models import Category, Order, OrderItem, PaymentAttempt, Product, new_out_trade_no
 from tests.wechat import signed_notification, transaction_resource
 
 ORDERS = 300
@@ -41,16 +41,19 @@ def make_orders(app):
                           category=Category(name="压测", slug="bench"))
         db.session.add(product)
         db.session.flush()
+        numbers = [new_out_trade_no(now)[:-4] + f"{i:04d}" for i in range(ORDERS)]
         orders = [
-            Order(out_trade_no=new_out_trade_no(now) + f"{i:04d}", total_fen=1000, contact_name="压测",
+            Order(out_trade_no=numbers[i], total_fen=1000, contact_name="压测",
                   mobile="13800138000", address="地址", created_at=now, expires_at=now + timedelta(minutes=30),
-                  code_url=f"weixin://wxpay/bizpayurl?pr=bench{i}", code_url_expires_at=now + timedelta(hours=2),
-                  items=[OrderItem(product_id=product.id, product_name="压测商品", unit_price_fen=1000, quantity=1)])
+                  items=[OrderItem(product_id=product.id, product_name="压测商品", unit_price_fen=1000, quantity=1)],
+                  attempts=[PaymentAttempt(out_trade_no=numbers[i], channel="native",
+                                           prompt=f"weixin://wxpay/bizpayurl?pr=bench{i}", created_at=now,
+                                           prompt_expires_at=now + timedelta(hours=2))])
             for i in range(ORDERS)
         ]
         db.session.add_all(orders)
         db.session.commit()
-        return [(o.id, o.token, o.out_trade_no, o.total_fen) for o in orders]
+        return [(o.id, o.token, o.attempts[0].out_trade_no, o.total_fen) for o in orders]
 
 
 def bench_polls(app, orders):

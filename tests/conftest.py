@@ -15,7 +15,7 @@ from freezegun import freeze_time
 from app import create_app
 from core.clock import utcnow
 from extensions import db
-from models import Category, Order, OrderItem, Product, new_out_trade_no
+from models import Category, Order, OrderItem, PaymentAttempt, Product, new_out_trade_no
 from payments import get_gateway
 from tests.helpers import SECRET_KEY, GatewaySpy, order_row, wait_for
 
@@ -117,17 +117,23 @@ def make_product(app):
 
 @pytest.fixture
 def make_order(app, make_product):
-    """Factory: a pending order for one product, stock already reserved -> SimpleNamespace of its fields."""
+    """Factory: a pending order for one product, stock already reserved -> SimpleNamespace of its fields.
+
+    It has its first payment attempt (a QR code, under the order's own number) as an order the customer has
+    started to pay has; ``placed`` places it on the sandbox.
+    """
     def make(price_fen=1234, quantity=1, stock=10, created_at=None, pay_minutes=30):
         product_id = make_product(name="订单商品", price_fen=price_fen, stock=stock - quantity)
         created_at = created_at or utcnow()
+        number = new_out_trade_no(created_at)
         with app.app_context():
             order = Order(
-                out_trade_no=new_out_trade_no(created_at), total_fen=price_fen * quantity,
+                out_trade_no=number, total_fen=price_fen * quantity,
                 contact_name="张三", mobile="13800138000", address="上海市浦东新区世纪大道 1 号",
                 created_at=created_at, expires_at=created_at + timedelta(minutes=pay_minutes),
                 items=[OrderItem(product_id=product_id, product_name="订单商品", unit_price_fen=price_fen,
                                  quantity=quantity)],
+                attempts=[PaymentAttempt(out_trade_no=number, channel="native", created_at=created_at)],
             )
             db.session.add(order)
             db.session.commit()
@@ -164,14 +170,17 @@ def no_notifications(wechat):
 
 @pytest.fixture
 def placed(app, make_order):
-    """Factory: an order created (at ``at``, if given) and placed on the sandbox, so it has a code_url."""
-    from services.payment import place_native_order
+    """Factory: an order created (at ``at``, if given) and placed on the sandbox by ``channel`` (a QR code)."""
+    from core.vocabulary import PaymentChannel
+    from services.attempts import open_attempt
 
-    def place(at=None, **kwargs):
+    def place(at=None, channel=PaymentChannel.NATIVE, openid=None, **kwargs):
         with freeze_time(at) if at else nullcontext():
             order = make_order(created_at=at, **kwargs)
             with app.app_context():
-                place_native_order(db.session.get(Order, order.id), at or utcnow())
+                attempt = open_attempt(db.session.get(Order, order.id), channel, at or utcnow(), openid=openid,
+                                       client_ip="127.0.0.1")
+                order.attempt_out_trade_no = attempt.out_trade_no
         return order
 
     return place

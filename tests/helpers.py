@@ -14,7 +14,7 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from extensions import db
-from models import Order, PaymentEvent, Product
+from models import Order, PaymentAttempt, PaymentEvent, Product
 
 # The owner account the `owner` fixture creates.
 OWNER = "owner"
@@ -93,11 +93,17 @@ def add_to_cart(client, product_id, quantity=1):
     client.post("/cart/add", data={"product_id": product_id, "quantity": quantity, "csrf_token": csrf_token_from(page)})
 
 
-def buy(client, product_id, quantity=1, **contact):
-    """Add a product to the cart and check out through the real forms; return the order's token."""
+def buy(client, product_id, quantity=1, visit=True, **contact):
+    """Add a product to the cart and check out through the real forms; return the order's token.
+
+    Like a browser, it then follows the redirect to the pay page (which places the payment), unless
+    ``visit`` is false.
+    """
     add_to_cart(client, product_id, quantity)
     response = client.post("/checkout", data=checkout_form(client, **contact))
     assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    if visit:
+        client.get(response.headers["Location"], follow_redirects=True)
     return response.headers["Location"].rstrip("/").split("/")[-1]
 
 
@@ -105,6 +111,13 @@ def order_row(app, order_id) -> Order:
     """The order as the database has it now (detached)."""
     with app.app_context():
         return db.session.get(Order, order_id)
+
+
+def open_attempt_of(app, order_id):
+    """The order's latest open payment attempt (detached), or None."""
+    with app.app_context():
+        return db.session.scalar(select(PaymentAttempt).filter_by(order_id=order_id, status="open")
+                                 .order_by(PaymentAttempt.id.desc()).limit(1))
 
 
 def status_of(app, order) -> str:
@@ -143,7 +156,7 @@ def flashes(html: str) -> list[str]:
 
 def pay_on_phone(app, wechat, order, at=None):
     """The customer scans the QR code and pays on the sandbox's phone page (at ``at``, if given)."""
-    code_url = order_row(app, order.id).code_url
+    code_url = open_attempt_of(app, order.id).prompt
     with freeze_time(at) if at else nullcontext(), requests.Session() as http:
         http.trust_env = False
         response = http.post(f"{wechat.url}/phone/pay", data={"code_url": code_url}, allow_redirects=False,
@@ -158,7 +171,7 @@ class GatewaySpy:
     payment arriving between two steps) at an exact moment, or to check what holds during a call.
     """
 
-    CALLS = ("create_native_order", "query", "close", "refund", "query_refund")
+    CALLS = ("create_payment", "query", "close", "refund", "query_refund")
 
     def __init__(self, inner, before=None):
         self._inner = inner
@@ -180,7 +193,8 @@ class GatewaySpy:
 
         def call(*args, **kwargs):
             with self._lock:
-                self.calls[name][args[0] if args else None] += 1
+                key = getattr(args[0], "out_trade_no", args[0]) if args else None  # a request names its number
+                self.calls[name][key] += 1
             if name in self.before:
                 self.before[name](*args)
             return getattr(self._inner, name)(*args, **kwargs)

@@ -35,7 +35,7 @@ def test_a_browser_holding_too_many_unpaid_orders_is_told_to_pay_or_cancel_first
     assert count_orders(app) == 2 and stock(app, product_id) == 8
 
     token = csrf_token_from(client.get(f"/pay/{first}").get_data(as_text=True))
-    client.post(f"/pay/{first}/cancel", data={"csrf_token": token})  # cancelled: no longer counts
+    client.post(f"/pay/{first}/cancel", data={"csrf_token": token, "confirm": "1"})  # cancelled: no longer counts
     assert client.post("/checkout", data=checkout_form(client)).status_code == 303
 
 
@@ -88,7 +88,8 @@ def test_cancel_and_retry_are_rate_limited(app, client, make_product):
     csrf = csrf_token_from(client.get(f"/pay/{token}").get_data(as_text=True))
 
     retries = [client.post(f"/pay/{token}/retry", data={"csrf_token": csrf}).status_code for _ in range(3)]
-    cancels = [client.post(f"/pay/{token}/cancel", data={"csrf_token": csrf}).status_code for _ in range(3)]
+    cancel = {"csrf_token": csrf, "confirm": "1"}
+    cancels = [client.post(f"/pay/{token}/cancel", data=cancel).status_code for _ in range(3)]
 
     assert retries == [302, 302, 429]
     assert cancels == [302, 302, 429]

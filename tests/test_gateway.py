@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 
 from core.clock import rfc3339, utcnow
-from payments import NativeOrderRequest, PaymentError
+from core.vocabulary import PaymentChannel
+from payments import PaymentError, PaymentRequest
 from payments.wechatpay_v3 import WeChatPayV3Gateway
 
 
@@ -26,10 +27,11 @@ def gateway(wechat, tmp_path, mode, timeout=(2, 3)):
     return WeChatPayV3Gateway(**options)
 
 
-def native_request(out_trade_no, total_fen=1999):
-    return NativeOrderRequest(
-        out_trade_no=out_trade_no, description="测试商品×1", total_fen=total_fen,
+def native_request(out_trade_no, total_fen=1999, channel=PaymentChannel.NATIVE, **extra):
+    return PaymentRequest(
+        channel=channel, out_trade_no=out_trade_no, description="测试商品×1", total_fen=total_fen,
         time_expire=utcnow() + timedelta(minutes=30), attach="token", notify_url="http://127.0.0.1:9/pay/notify",
+        **extra,
     )
 
 
@@ -39,9 +41,9 @@ def test_order_query_close_refund_in_both_key_modes(wechat, tmp_path, mode):
     gw = gateway(wechat, tmp_path, mode)
     number = f"GW{mode[:4].upper()}{utcnow():%H%M%S%f}"
 
-    code_url = gw.create_native_order(native_request(number))
+    code_url = gw.create_payment(native_request(number)).value
     assert code_url.startswith("weixin://wxpay/bizpayurl?pr=")
-    assert gw.create_native_order(native_request(number)) == code_url  # same parameters, same code
+    assert gw.create_payment(native_request(number)).value == code_url  # same parameters, same code
     txn = gw.query(number)
     assert (txn.trade_state, txn.paid, txn.mchid, txn.appid) == ("NOTPAY", False, wechat.keys.mchid, wechat.keys.appid)
 
@@ -55,7 +57,7 @@ def test_order_query_close_refund_in_both_key_modes(wechat, tmp_path, mode):
     assert gw.query_refund(f"R{number}").out_refund_no == f"R{number}"
 
     other = f"GWC{number}"[:32]
-    gw.create_native_order(native_request(other))
+    gw.create_payment(native_request(other))
     gw.close(other)
     assert gw.query(other).trade_state == "CLOSED"
 
@@ -67,9 +69,9 @@ def test_errors_carry_wechats_code_and_message(wechat, tmp_path):
     assert (unknown.value.code, unknown.value.http_status, unknown.value.retryable) == ("ORDER_NOT_EXIST", 404, False)
 
     number = f"GWE{utcnow():%H%M%S%f}"
-    gw.create_native_order(native_request(number))
+    gw.create_payment(native_request(number))
     with pytest.raises(PaymentError) as reused:
-        gw.create_native_order(native_request(number, total_fen=1))
+        gw.create_payment(native_request(number, total_fen=1))
     assert reused.value.code == "OUT_TRADE_NO_USED" and reused.value.http_status == 403
 
 
@@ -81,8 +83,22 @@ def test_faults_become_payment_errors(wechat, tmp_path, mode, code, retryable):
     gw = gateway(wechat, tmp_path, "public_key", timeout=(2, 0.3))  # a hang outlasts the 0.3 s read timeout
     wechat.fault(target="api", mode=mode, count=1, seconds=2)
     with pytest.raises(PaymentError) as error:
-        gw.create_native_order(native_request(f"GWF{utcnow():%H%M%S%f}"))
+        gw.create_payment(native_request(f"GWF{utcnow():%H%M%S%f}"))
     assert (error.value.code, error.value.retryable) == (code, retryable)
+
+
+def test_jsapi_and_h5_payments_give_their_prompts_and_a_signed_pay_sheet(wechat, tmp_path):
+    gw = gateway(wechat, tmp_path, "public_key")
+    openid = wechat.openid("payer")
+    jsapi = gw.create_payment(native_request(f"GWJ{utcnow():%H%M%S%f}", channel=PaymentChannel.JSAPI, openid=openid))
+    h5 = gw.create_payment(native_request(f"GWH{utcnow():%H%M%S%f}", channel=PaymentChannel.H5,
+                                          client_ip="203.0.113.7"))
+
+    assert jsapi.channel == PaymentChannel.JSAPI and jsapi.value.startswith("wx")
+    assert h5.channel == PaymentChannel.H5 and "/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=" in h5.value
+    sheet = gw.jsapi_parameters(jsapi.value, 1764000000, "nonce123")
+    assert sheet["package"] == f"prepay_id={jsapi.value}" and sheet["signType"] == "RSA"
+    assert sheet["appId"] == wechat.keys.appid and sheet["timeStamp"] == "1764000000" and sheet["paySign"]
 
 
 def test_time_expire_is_rfc3339_in_beijing_time():

@@ -12,6 +12,7 @@ from sqlalchemy import event, func, select
 
 import services.payment
 from core.clock import utcnow
+from core.vocabulary import PaymentChannel
 from extensions import db
 from jobs.common import next_check
 from jobs.expire import expire_orders
@@ -20,6 +21,7 @@ from jobs.refunds import follow_up_refunds
 from jobs.ship import ship_orders
 from models import Order, PaymentEvent, Product, Refund
 from payments import PaymentError
+from services.attempts import open_attempt
 from services.refunds import create_refund
 from tests.helpers import events, pay_on_phone
 
@@ -165,13 +167,18 @@ def test_unpaid_order_past_its_deadline_is_closed_and_gives_its_stock_back(app, 
     assert state(app, order)["stock"] == 5
 
 
-def test_order_whose_code_url_ran_out_is_closed_on_wechat_then_locally(app, wechat, placed, gateway, t0):
-    order = placed(t0, quantity=2, stock=5, pay_minutes=180)  # the 2-hour code_url is the deadline
-    assert run(app, expire_orders, t0 + 119 * MIN).checked == 0
+def test_a_qr_code_past_its_two_hours_is_renewed_while_the_order_may_still_be_paid(app, wechat, placed, t0):
+    order = placed(t0, quantity=2, stock=5, pay_minutes=180)  # the code_url lives 2 h, the order 3 h
+    later = t0 + 121 * MIN
+    with freeze_time(later), app.app_context():
+        attempt = open_attempt(db.session.get(Order, order.id), PaymentChannel.NATIVE, later)
+        renewed = (attempt.out_trade_no, attempt.prompt_expires_at, attempt.prompt)
+    assert renewed[:2] == (order.out_trade_no, later + 120 * MIN)  # the same number, placed again
+    assert renewed[2].startswith("weixin://wxpay/bizpayurl?pr=")
+    assert run(app, expire_orders, t0 + 179 * MIN).checked == 0
 
-    summary = run(app, expire_orders, t0 + 120 * MIN)
+    summary = run(app, expire_orders, t0 + 180 * MIN)
     assert (summary.checked, summary.closed) == (1, 1)
-    assert gateway.closes == {order.out_trade_no: 1}
     sandbox_order = wechat.order(order.out_trade_no)
     assert (sandbox_order["trade_state"], sandbox_order["close_reason"]) == ("CLOSED", "merchant")
     assert (state(app, order)["status"], state(app, order)["stock"]) == ("closed", 5)
@@ -179,25 +186,25 @@ def test_order_whose_code_url_ran_out_is_closed_on_wechat_then_locally(app, wech
 
 
 def test_a_payment_landing_during_the_close_ends_paid_never_closed(app, no_notifications, placed, gateway, t0):
-    order = placed(t0, quantity=2, stock=5, pay_minutes=180)
+    order = placed(t0, quantity=2, stock=5)
     no_notifications.fault(target="api", mode="pay_on_close")
 
-    summary = run(app, expire_orders, t0 + 120 * MIN)
+    summary = run(app, expire_orders, t0 + 30 * MIN)
 
     assert (summary.checked, summary.paid, summary.closed, summary.errors) == (1, 1, 0, 0)
     assert gateway.closes == {order.out_trade_no: 1}
     assert no_notifications.order(order.out_trade_no)["trade_state"] == "SUCCESS"
     row = state(app, order)
     assert (row["status"], row["closed_at"], row["stock"]) == ("paid", None, 3)
-    assert run(app, ship_orders, t0 + 120 * MIN).shipped == 1
+    assert run(app, ship_orders, t0 + 30 * MIN).shipped == 1
     assert state(app, order)["status"] == "shipped"
 
 
 def test_a_close_refused_with_500_is_retried_later(app, wechat, placed, gateway, t0):
-    order = placed(t0, pay_minutes=180)
+    order = placed(t0)
     wechat.fault(target="api", mode="system_error",
                  path_prefix=f"/v3/pay/transactions/out-trade-no/{order.out_trade_no}/close")
-    at = t0 + 120 * MIN
+    at = t0 + 30 * MIN
 
     summary = run(app, expire_orders, at)
     assert (summary.checked, summary.closed, summary.errors) == (1, 0, 1)
@@ -281,7 +288,7 @@ def run_together(app, jobs, at, copies=2):
 def test_two_runs_at_once_ship_each_order_once_and_close_each_order_once(
         app, no_notifications, placed, gateway, t0):
     paid = [placed(t0, stock=4) for _ in range(8)]
-    unpaid = [placed(t0, quantity=2, stock=4, pay_minutes=180) for _ in range(8)]
+    unpaid = [placed(t0, quantity=2, stock=4) for _ in range(8)]
     for order in paid:
         pay_on_phone(app, no_notifications, order, t0 + timedelta(seconds=5))
 
@@ -297,7 +304,7 @@ def test_two_runs_at_once_ship_each_order_once_and_close_each_order_once(
     for order in unpaid:
         assert gateway.queries[order.out_trade_no] == 1
 
-    results = run_together(app, [expire_orders], t0 + 120 * MIN)
+    results = run_together(app, [expire_orders], t0 + 30 * MIN)
 
     assert sum(r.closed for r in results) == 8 and sum(r.errors for r in results) == 0
     assert gateway.closes == {order.out_trade_no: 1 for order in unpaid}
@@ -311,11 +318,11 @@ def test_a_run_that_read_its_rows_before_another_run_handled_them_does_nothing_t
         app, no_notifications, placed, gateway, t0):
     """Run A reads its candidates, then waits at its first write until run B has finished the job."""
     paid = [placed(t0) for _ in range(3)]
-    unpaid = [placed(t0, quantity=2, stock=4, pay_minutes=180) for _ in range(3)]
+    unpaid = [placed(t0, quantity=2, stock=4) for _ in range(3)]
     for order in paid:
         pay_on_phone(app, no_notifications, order, t0)
     assert run(app, reconcile_orders, t0 + MIN).paid == 3
-    at = t0 + 120 * MIN
+    at = t0 + 30 * MIN
     runner_a = {}
     b_done = threading.Event()
 
@@ -384,9 +391,9 @@ def fail_once(monkeypatch, exception):
 
 def test_an_error_between_the_close_call_and_the_local_update_is_finished_by_the_next_run(
         app, wechat, placed, gateway, monkeypatch, t0):
-    order = placed(t0, quantity=2, stock=5, pay_minutes=180)
+    order = placed(t0, quantity=2, stock=5)
     calls = fail_once(monkeypatch, RuntimeError("database went away"))
-    at = t0 + 120 * MIN
+    at = t0 + 30 * MIN
 
     summary = run(app, expire_orders, at)
 
@@ -410,9 +417,9 @@ class ProcessKilled(BaseException):
 
 def test_a_crash_between_the_close_call_and_the_local_update_is_finished_after_the_claim_runs_out(
         app, wechat, placed, gateway, monkeypatch, t0):
-    order = placed(t0, quantity=2, stock=5, pay_minutes=180)
+    order = placed(t0, quantity=2, stock=5)
     fail_once(monkeypatch, ProcessKilled())
-    at = t0 + 120 * MIN
+    at = t0 + 30 * MIN
 
     with pytest.raises(ProcessKilled):
         run(app, expire_orders, at)

@@ -11,7 +11,7 @@ from extensions import db
 from models import Order, PaymentEvent, Product
 from payments import get_gateway
 from services.payment import order_attach
-from tests.helpers import SECRET_KEY, buy, csrf_token_from, wait_for
+from tests.helpers import SECRET_KEY, buy, csrf_token_from, open_attempt_of, wait_for
 
 pytestmark = pytest.mark.wechatpay
 
@@ -34,9 +34,11 @@ def test_checkout_qr_pay_notification_poll_success(app, client, live_shop, wecha
     page = client.get(f"/pay/{token}")
     html = page.get_data(as_text=True)
     order = order_by_token(app, token)
+    attempt = open_attempt_of(app, order.id)
     assert page.status_code == 200
-    assert order.code_url.startswith("weixin://wxpay/bizpayurl?pr=")
-    assert qr_text(html) == [order.code_url]
+    assert (attempt.channel, attempt.out_trade_no) == ("native", order.out_trade_no)
+    assert attempt.prompt.startswith("weixin://wxpay/bizpayurl?pr=")
+    assert qr_text(html) == [attempt.prompt]
     assert "¥78.00" in html
     assert 'id="countdown">29:5' in html or 'id="countdown">30:00' in html
     assert client.get(f"/pay/{token}/status").get_json()["status"] == "pending"
@@ -92,21 +94,21 @@ def test_gateway_failure_at_checkout_shows_retry_and_retry_reuses_the_out_trade_
     app.config["WECHATPAY_TIMEOUT"] = (2, 0.5)  # a hang outlasts the read timeout sooner
     wechat.fault(target="api", mode=mode, count=1, seconds=2, path_prefix="/v3/pay/transactions/native")
 
-    token = buy(client, product_id)
+    token = buy(client, product_id, visit=False)
 
     page = client.get(f"/pay/{token}")
     html = page.get_data(as_text=True)
     order = order_by_token(app, token)
     assert page.status_code == 200
     assert "暂时无法发起微信支付" in html and "重试支付" in html
-    assert order.status == "pending" and order.code_url is None
+    assert order.status == "pending" and open_attempt_of(app, order.id).prompt is None
     with app.app_context():
         assert db.session.get(Product, product_id).stock == 4  # still reserved for the customer
 
     response = client.post(f"/pay/{token}/retry", data={"csrf_token": csrf_token_from(html)})
     assert response.status_code == 302
-    retried = order_by_token(app, token)
-    assert retried.code_url and retried.out_trade_no == order.out_trade_no
+    retried = open_attempt_of(app, order.id)
+    assert retried.prompt and retried.out_trade_no == order.out_trade_no
     assert wechat.order(order.out_trade_no)["out_trade_no"] == order.out_trade_no
     assert "data:image/png;base64," in client.get(f"/pay/{token}").get_data(as_text=True)
 
@@ -117,7 +119,7 @@ def test_customer_cancel_closes_on_wechat_and_releases_stock(app, client, live_s
     token = buy(client, product_id, quantity=2)
     html = client.get(f"/pay/{token}").get_data(as_text=True)
 
-    client.post(f"/pay/{token}/cancel", data={"csrf_token": csrf_token_from(html)})
+    client.post(f"/pay/{token}/cancel", data={"csrf_token": csrf_token_from(html), "confirm": "1"})
 
     order = order_by_token(app, token)
     assert order.status == "closed" and order.closed_at
@@ -137,7 +139,7 @@ def test_cancel_of_an_order_already_paid_on_wechat_ends_paid(app, client, live_s
     wechat.fault(target="notify", mode="drop", count=100)
     wechat.pay(order.out_trade_no)
 
-    response = client.post(f"/pay/{token}/cancel", data={"csrf_token": csrf_token_from(html)})
+    response = client.post(f"/pay/{token}/cancel", data={"csrf_token": csrf_token_from(html), "confirm": "1"})
 
     assert response.headers["Location"].endswith("/success")
     assert order_by_token(app, token).status == "paid"
@@ -154,7 +156,7 @@ def test_paid_after_a_local_close_becomes_paid(app, client, live_shop, wechat, m
     html = client.get(f"/pay/{token}").get_data(as_text=True)
     wechat.fault(target="api", mode="pay_on_close", count=1)
 
-    client.post(f"/pay/{token}/cancel", data={"csrf_token": csrf_token_from(html)})
+    client.post(f"/pay/{token}/cancel", data={"csrf_token": csrf_token_from(html), "confirm": "1"})
 
     wait_for(lambda: order_by_token(app, token).status == "paid")
     with app.app_context():

@@ -9,11 +9,12 @@ from sqlalchemy import func, select
 from app import create_app
 from blueprints.pay.active_queries import ActiveQueries
 from core.clock import utcnow
-from core.vocabulary import EventKind
+from core.vocabulary import EventKind, PaymentChannel
 from extensions import db
 from models import Category, Order, PaymentEvent, Product
 from payments import PaymentError
-from services.payment import close_order, place_native_order, refresh_order
+from services.attempts import open_attempt
+from services.payment import close_order, refresh_order
 from services.refunds import create_refund, refresh_refund
 from tests.helpers import free_port, status_of, wait_for
 from tests.wechat import signed_notification, transaction_resource
@@ -116,7 +117,7 @@ def test_no_database_transaction_is_open_during_any_call_to_wechat_pay(app, wech
     order = make_order(price_fen=3000)
     now = utcnow()
     with app.app_context():
-        place_native_order(db.session.get(Order, order.id), now)
+        open_attempt(db.session.get(Order, order.id), PaymentChannel.NATIVE, now)
         refresh_order(db.session.get(Order, order.id), now)
     wechat.pay(order.out_trade_no)
     wait_for(lambda: status_of(app, order) == "paid")

@@ -39,7 +39,7 @@ def pay_before_the_query(app, wechat, gateway, order):
 
 def post_from_page(client, page_url, action_url, follow=True):
     token = csrf_token_from(client.get(page_url).get_data(as_text=True))
-    return client.post(action_url, data={"csrf_token": token}, follow_redirects=follow)
+    return client.post(action_url, data={"csrf_token": token, "confirm": "1"}, follow_redirects=follow)
 
 
 # -- 1. the customer's cancel ---------------------------------------------------------------------------
@@ -67,7 +67,7 @@ def test_a_double_clicked_cancel_says_cancelled_both_times(app, client, wechat, 
         with app.test_client() as browser_tab:
             with browser_tab.session_transaction() as session:
                 session.update(client_session(client))
-            answers.append(browser_tab.post(f"/pay/{order.token}/cancel", data={"csrf_token": token},
+            answers.append(browser_tab.post(f"/pay/{order.token}/cancel", data={"csrf_token": token, "confirm": "1"},
                                             follow_redirects=True).get_data(as_text=True))
 
     clicks = [threading.Thread(target=click) for _ in range(2)]
@@ -75,7 +75,7 @@ def test_a_double_clicked_cancel_says_cancelled_both_times(app, client, wechat, 
         thread.start()
     for thread in clicks:
         thread.join(timeout=30)
-    again = client.post(f"/pay/{order.token}/cancel", data={"csrf_token": token}, follow_redirects=True)
+    again = client.post(f"/pay/{order.token}/cancel", data={"csrf_token": token, "confirm": "1"}, follow_redirects=True)
 
     assert [flashes(page) for page in answers] == [["订单已取消。"], ["订单已取消。"]]
     assert flashes(again.get_data(as_text=True)) == ["订单已取消。"]

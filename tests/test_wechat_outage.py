@@ -7,7 +7,16 @@ from wechatpay_sandbox.testing import start_sandbox
 
 from extensions import db
 from models import Order, PaymentEvent
-from tests.helpers import add_to_cart, checkout_form, csrf_token_from, flashes, free_port, status_of, wait_for
+from tests.helpers import (
+    add_to_cart,
+    checkout_form,
+    csrf_token_from,
+    flashes,
+    free_port,
+    open_attempt_of,
+    status_of,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -51,7 +60,8 @@ def test_an_outage_of_wechat_pay_under_traffic_answers_truly_and_loses_nothing(
     new_token = checkout.headers["Location"].rstrip("/").split("/")[-1]
     pay_page = client.get(f"/pay/{new_token}")
     csrf = csrf_token_from(client.get(f"/pay/{waiting.token}").get_data(as_text=True))
-    cancel = client.post(f"/pay/{waiting.token}/cancel", data={"csrf_token": csrf}, follow_redirects=True)
+    cancel = client.post(f"/pay/{waiting.token}/cancel", data={"csrf_token": csrf, "confirm": "1"},
+                         follow_redirects=True)
 
     assert {poll.status_code for poll in polls} == {200}
     assert {poll.get_json()["status"] for poll in polls} == {"pending"}
@@ -67,4 +77,5 @@ def test_an_outage_of_wechat_pay_under_traffic_answers_truly_and_loses_nothing(
     retry = client.post(f"/pay/{new_token}/retry", data={"csrf_token": csrf})
     assert retry.status_code == 302
     with app.app_context():
-        assert db.session.scalar(select(Order.code_url).filter_by(token=new_token))
+        order_id = db.session.scalar(select(Order.id).filter_by(token=new_token))
+    assert open_attempt_of(app, order_id).prompt

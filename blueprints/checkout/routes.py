@@ -1,20 +1,15 @@
 """The checkout page: show the cart with the delivery form; on submit place the order."""
-import logging
 import secrets
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
-from sqlalchemy.exc import SQLAlchemyError
 
 from blueprints.checkout import bp
 from blueprints.checkout.forms import CheckoutForm, new_submission_token
 from core.clock import utcnow
 from extensions import limiter
-from payments import PaymentError
 from services.cart import cart_lines, clear_cart
 from services.checkout import CheckoutError, TooManyPendingOrders, order_for_submission, place_order
-from services.payment import place_native_order
 
-log = logging.getLogger("shop.checkout")
 DROPPED = "购物车中有商品已下架，已为您移除，请核对后再提交。"
 
 
@@ -74,12 +69,6 @@ def checkout():
         return page, status, {"Retry-After": str(error.retry_after)}
     except CheckoutError as error:
         return render_checkout(form, lines, 409, error=error.message)
-    token = order.token
-    clear_cart(session)
-    try:
-        place_native_order(order, utcnow())
-    except (PaymentError, SQLAlchemyError) as error:
-        # The order and its stock are kept: whatever fails now, the customer lands on the order's page,
-        # which offers a retry with the same out_trade_no.
-        log.warning("order %s placed; asking WeChat Pay failed (%s)", token[:4], type(error).__name__)
-    return redirect(url_for("pay.order", token=token), 303)
+    # The pay page places the payment by the way that fits this browser (a QR code, WeChat's pay sheet,
+    # WeChat's cashier); whatever happens there, the order and its stock are kept.
+    return to_pay_page(order)

@@ -1,4 +1,6 @@
-// Pay page: tick the countdown every second and poll the order's status every 2 s.
+// Pay pages: tick the countdown, poll the order's status every 2 s, warn 5 and 1 minutes before the
+// deadline, show only the expired state after it; inside WeChat, open WeChat's pay sheet; ask before
+// cancelling. Without this script the pages still work: they refresh themselves and the server asks.
 (function () {
   "use strict";
   var root = document.getElementById("pay");
@@ -8,22 +10,34 @@
   var clock = document.getElementById("countdown");
   var state = document.getElementById("pay-state");
   var finished = false;
+  var warned = {};
 
   function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function say(text) { if (state) state.textContent = text; }
+  function hide(id) { var node = document.getElementById(id); if (node) node.hidden = true; }
 
   function showExpired() {
     finished = true;
-    clock.textContent = "00:00";
-    state.textContent = "支付已超时";
+    if (clock) clock.textContent = "00:00";
+    var title = document.getElementById("pay-title");
+    if (title) title.textContent = "支付已超时";
+    var qr = document.getElementById("pay-qr");
+    if (qr) { qr.alt = "二维码已失效"; qr.closest(".qr").hidden = true; }
+    ["pay-jsapi", "pay-h5", "pay-actions", "pay-switch", "pay-cancel", "paid-done", "pay-again"].forEach(hide);
+    say("支付已超时");
     document.getElementById("pay-expired").hidden = false;
-    var qr = root.querySelector(".qr");
-    if (qr) qr.classList.add("qr-expired");
   }
 
   function tick() {
     if (finished) return;
     var seconds = Math.max(0, Math.round((deadline - Date.now()) / 1000));
-    clock.textContent = pad(Math.floor(seconds / 60)) + ":" + pad(seconds % 60);
+    if (clock) clock.textContent = pad(Math.floor(seconds / 60)) + ":" + pad(seconds % 60);
+    [[300, "剩余支付时间约 5 分钟"], [60, "剩余支付时间约 1 分钟，请尽快完成支付"]].forEach(function (warning) {
+      if (seconds <= warning[0] && seconds > warning[0] - 30 && !warned[warning[0]]) {
+        warned[warning[0]] = true;
+        say(warning[1]);
+      }
+    });
     if (seconds === 0) showExpired();
   }
 
@@ -35,7 +49,7 @@
         if (!data) return;
         if (data.status === "paid" || data.status === "shipped") {
           finished = true;
-          state.textContent = "支付成功，正在跳转…";
+          say("支付成功，正在跳转…");
           window.location.assign(root.dataset.successUrl);
         } else if (data.status === "expired" || data.status === "closed") {
           showExpired();
@@ -46,6 +60,42 @@
       .catch(function () { /* offline for a moment: the next poll tries again */ });
   }
 
+  // Inside WeChat: WeChat's pay sheet. Its ":ok" is not proof of payment: the status poll decides.
+  function payInWeChat() {
+    var parameters = JSON.parse(root.dataset.jsapi);
+    var button = document.getElementById("pay-jsapi");
+    function invoke() {
+      button.hidden = true;
+      window.WeixinJSBridge.invoke("getBrandWCPayRequest", parameters, function (result) {
+        var message = (result && result.err_msg) || "";
+        if (/:ok$/.test(message)) {
+          say("正在确认支付结果…");
+          poll();
+        } else {
+          button.hidden = false;
+          say(/:cancel$/.test(message) ? "您已取消支付，可以点击“立即支付”重新支付。"
+            : "支付未完成" + (result && result.err_desc ? "：" + result.err_desc : "") + "，可以重试或换一种方式支付。");
+        }
+      });
+    }
+    button.addEventListener("click", invoke);
+    if (window.WeixinJSBridge) invoke();
+    else document.addEventListener("WeixinJSBridgeReady", invoke, false);
+  }
+
+  var cancel = document.getElementById("pay-cancel");
+  if (cancel) {
+    cancel.addEventListener("submit", function (event) {
+      if (!window.confirm(cancel.dataset.confirm)) { event.preventDefault(); return; }
+      var confirmed = document.createElement("input");
+      confirmed.type = "hidden";
+      confirmed.name = "confirm";
+      confirmed.value = "1";
+      cancel.appendChild(confirmed);
+    });
+  }
+  if (root.dataset.jsapi) payInWeChat();
+  tick();
   setInterval(tick, 1000);
   setInterval(poll, 2000);
 })();
