@@ -5,17 +5,28 @@ Order tokens are bearer credentials for the customer's order page, so log lines 
 import logging
 import re
 import uuid
+from urllib.parse import urlsplit
 
 from flask import current_app, g, has_request_context, request
 
 
-def content_security_policy(bridge_origin: str | None = None) -> str:
+def origin(url: str | None) -> str | None:
+    """'https://open.weixin.qq.com/connect/' -> 'https://open.weixin.qq.com'."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(bridge_origin: str | None = None, oauth_origin: str | None = None) -> str:
     """Pages load only their own CSS and JS; the QR code is an inline data: image. No other origin.
 
-    The one exception is development's WeixinJSBridge emulation: a pay page shown to WeChat's browser
-    may load the sandbox's script, which talks to the sandbox (``bridge_origin``).
+    Two exceptions: inside WeChat a submitted form (checkout, 换一种方式支付) may end in a redirect to
+    WeChat's web OAuth (``oauth_origin``), which form-action also governs; and development's WeixinJSBridge
+    emulation, a script of the sandbox's that talks to the sandbox (``bridge_origin``).
     """
     scripts = f"'self' {bridge_origin}" if bridge_origin else "'self'"
+    forms = f"'self' {oauth_origin}" if oauth_origin else "'self'"
     return "; ".join([
         "default-src 'self'",
         "img-src 'self' data:",
@@ -24,12 +35,15 @@ def content_security_policy(bridge_origin: str | None = None) -> str:
         f"connect-src {scripts}",
         "object-src 'none'",
         "base-uri 'self'",
-        "form-action 'self'",
+        f"form-action {forms}",
         "frame-ancestors 'none'",
     ])
 
 
-CONTENT_SECURITY_POLICY = content_security_policy()
+def page_policy(config, bridge_origin: str | None = None) -> str:
+    """The policy for the shop's pages with its settings: WeChat's OAuth host only where JSAPI is set up."""
+    oauth = origin(config.get("WECHAT_OAUTH_URL")) if config.get("WECHAT_APPSECRET_FILE") else None
+    return content_security_policy(bridge_origin, oauth)
 STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # An order token after /orders/ or /pay/ (tokens are 22 URL-safe characters; '/pay/notify' is too short to match).
@@ -72,6 +86,7 @@ def mask_tokens_in_request_log():
 
 
 def register_http_policy(app):
+    policy = page_policy(app.config)
     mask_tokens_in_request_log()
 
     @app.before_request
@@ -81,7 +96,7 @@ def register_http_policy(app):
 
     @app.after_request
     def add_headers(response):
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")

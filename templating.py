@@ -3,7 +3,7 @@ from flask import session
 
 from core.clock import format_local_time
 from core.money import format_fen
-from core.vocabulary import OrderStatus, RefundStatus, state_label
+from core.vocabulary import AttemptStatus, OrderStatus, PaymentChannel, RefundStatus, state_label
 from services.cart import cart_count
 
 
@@ -13,6 +13,8 @@ def register_template_helpers(app):
     app.add_template_filter(state_label, "state_label")
     app.add_template_global(OrderStatus, "OrderStatus")
     app.add_template_global(RefundStatus, "RefundStatus")
+    app.add_template_global(PaymentChannel, "PaymentChannel")
+    app.add_template_global(AttemptStatus, "AttemptStatus")
 
     @app.context_processor
     def shop_globals():

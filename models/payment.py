@@ -64,6 +64,7 @@ class PaymentEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     order: Mapped[Order | None] = relationship()
+    attempt: Mapped[PaymentAttempt | None] = relationship()
 
 
 class Refund(Base):

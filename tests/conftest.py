@@ -76,6 +76,9 @@ def app(app_config):
         db.drop_all()
         db.create_all()
     yield app
+    from blueprints.pay.active_queries import active_queries
+
+    wait_for(active_queries.idle, timeout=15)  # no query of this test may reach the next one's sandbox faults
     with app.app_context():
         db.session.remove()
         db.drop_all()

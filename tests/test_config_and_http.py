@@ -336,10 +336,22 @@ def test_every_page_carries_the_security_headers(client):
     response = client.get("/")
     csp = response.headers["Content-Security-Policy"]
     assert "default-src 'self'" in csp and "img-src 'self' data:" in csp and "frame-ancestors 'none'" in csp
-    assert "http" not in csp  # no external origin anywhere
+    assert "http" not in csp  # no external origin anywhere (no JSAPI set up: not even WeChat's OAuth)
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_with_jsapi_set_up_forms_may_end_at_wechats_oauth_and_nothing_else_leaves_the_shop(app_config, tmp_path):
+    from app import create_app
+
+    secret = tmp_path / "app_secret"
+    secret.write_text("0" * 32)
+    app = create_app({**app_config, "WECHAT_APPSECRET_FILE": str(secret)})
+    csp = dict(part.strip().split(" ", 1) for part in app.test_client().get("/").headers["Content-Security-Policy"]
+               .split(";"))
+    assert csp["form-action"] == "'self' https://open.weixin.qq.com"  # checkout -> the pay page -> WeChat's OAuth
+    assert not [value for name, value in csp.items() if name != "form-action" and "http" in value]
 
 
 def test_request_ids_are_kept_when_sane_and_made_otherwise(client):

@@ -6,7 +6,7 @@ from sqlalchemy import Select, case, exists, func, or_, select
 from blueprints.admin.forms import ATTENTION_FILTER, REFUNDED_FILTER
 from core.clock import CHINA_TZ
 from core.vocabulary import PAID_STATUSES, OrderStatus
-from models import Order, Refund
+from models import Order, PaymentAttempt, Refund
 
 
 def local_day_start_utc(day) -> datetime:
@@ -29,7 +29,10 @@ def order_conditions(status=None, date_from=None, date_to=None, q=None) -> list:
         conditions.append(Order.created_at < local_day_start_utc(date_to + timedelta(days=1)))
     q = (q or "").strip()
     if q:
+        attempt_matches = exists().where(PaymentAttempt.order_id == Order.id, or_(
+            PaymentAttempt.out_trade_no.icontains(q, autoescape=True), PaymentAttempt.transaction_id == q))
         conditions.append(or_(
+            attempt_matches,
             Order.out_trade_no.icontains(q, autoescape=True),
             Order.contact_name.icontains(q, autoescape=True),
             Order.mobile.contains(q, autoescape=True),

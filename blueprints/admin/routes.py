@@ -146,6 +146,7 @@ def render_order(order: Order, refund_form: RefundForm | None = None, status: in
         refund_form = RefundForm(formdata=None, amount=fen_to_yuan(refundable) if refundable else "")
     return render_template(
         "admin/order.html", order=order, items=order.items, refunds=refunds, events=event_rows(order.id),
+        attempts=order.attempts,
         refundable_fen=refundable, can_refund=can_refund and refundable > 0, refund_form=refund_form,
         form=EmptyForm(),
     ), status

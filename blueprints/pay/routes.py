@@ -1,6 +1,6 @@
 """The customer's order and pay pages: the way of paying that fits the browser, switching to another,
 WeChat's H5 cashier and its return page, the status poll, and the customer's cancel."""
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from sqlalchemy import select
@@ -14,7 +14,7 @@ from blueprints.pay.wechat_login import OPENID_KEY, jsapi_available
 from core.clock import utcnow
 from core.vocabulary import PAID_STATUSES, AttemptStatus, EventKind, OrderStatus, Outcome, PaymentChannel
 from extensions import db, limiter
-from http_policy import content_security_policy
+from http_policy import origin, page_policy
 from models import Order
 from payments import PaymentError
 from payments.qr import qr_data_uri
@@ -105,8 +105,7 @@ def render_pay_page(order, channel, channels, attempt, left):
     )
     headers = {}
     if bridge:  # development only: the sandbox's bridge script, and its calls to the sandbox
-        parts = urlsplit(bridge)
-        headers["Content-Security-Policy"] = content_security_policy(f"{parts.scheme}://{parts.netloc}")
+        headers["Content-Security-Policy"] = page_policy(current_app.config, origin(bridge))
     if channel == PaymentChannel.H5:
         # WeChat's cashier refuses a visit without a Referer from the shop's H5 domain: send the origin.
         headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
