@@ -86,6 +86,21 @@ def app(app_config):
 
 
 @pytest.fixture
+def empty_database(app):
+    """The test's database with no tables at all, for migrating it from scratch."""
+    from sqlalchemy import text
+
+    with app.app_context():
+        db.drop_all()
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+    yield
+    with app.app_context():
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

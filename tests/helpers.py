@@ -71,6 +71,21 @@ def stays(condition, seconds=0.5, interval=0.05):
         time.sleep(interval)
 
 
+def flask_db(database_url, *args):
+    """Run `flask db ...` (Alembic) against ``database_url`` in a subprocess, as an operator would."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "db", *args], cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True, text=True, env={**os.environ, "SHOP_ENV": "testing", "DATABASE_URL": database_url},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -9,6 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from extensions import db
+from tests.helpers import flask_db
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,3 +37,51 @@ def test_upgrade_from_empty_matches_the_models(app, database_url):
         with app.app_context():
             db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
             db.session.commit()
+
+
+def test_migration_0005_moves_each_orders_payment_into_a_native_attempt(app, database_url, empty_database):
+    flask_db(database_url, "upgrade", "0004")
+    columns = ("out_trade_no, token, status, total_fen, refunded_fen, contact_name, mobile, address, note, "
+               "created_at, expires_at, paid_at, closed_at, transaction_id, code_url, code_url_expires_at, query_count")
+    rows = [
+        "'20261127080000AAAAAAAAAA', 'tok-pending-0000000000', 'pending', 1000, 0, 'a', '13800138000', 'x', '', "
+        "'2026-11-27 08:00:00', '2026-11-27 08:30:00', NULL, NULL, NULL, 'weixin://wxpay/bizpayurl?pr=pending', "
+        "'2026-11-27 10:00:00', 0",
+        "'20261127080000BBBBBBBBBB', 'tok-paid-0000000000000', 'shipped', 2000, 500, 'b', '13800138000', 'x', '', "
+        "'2026-11-27 08:00:00', '2026-11-27 08:30:00', '2026-11-27 08:05:00', NULL, '4200000000000000000000001', "
+        "'weixin://wxpay/bizpayurl?pr=paid', '2026-11-27 10:00:00', 0",
+        "'20261127080000CCCCCCCCCC', 'tok-closed-00000000000', 'closed', 3000, 0, 'c', '13800138000', 'x', '', "
+        "'2026-11-27 08:00:00', '2026-11-27 08:30:00', NULL, '2026-11-27 08:31:00', NULL, NULL, NULL, 0",
+    ]
+    with app.app_context():
+        for row in rows:
+            db.session.execute(text(f'INSERT INTO "order" ({columns}) VALUES ({row})'))
+        paid_id = db.session.scalar(text("""SELECT id FROM "order" WHERE status = 'shipped'"""))
+        db.session.execute(text("INSERT INTO refund (order_id, out_refund_no, amount_fen, reason, status, created_at) "
+                                f"VALUES ({paid_id}, 'R1', 500, '', 'SUCCESS', '2026-11-27 09:00:00')"))
+        db.session.execute(text("INSERT INTO payment_event (order_id, kind, detail, created_at) "
+                                f"VALUES ({paid_id}, 'notification', '{{}}', '2026-11-27 08:05:00')"))
+        db.session.commit()
+
+    flask_db(database_url, "upgrade", "0005")
+
+    with app.app_context():
+        attempts = db.session.execute(text(
+            'SELECT o.status, a.out_trade_no = o.out_trade_no, a.channel, a.status, a.prompt, a.transaction_id '
+            'FROM payment_attempt a JOIN "order" o ON o.id = a.order_id ORDER BY o.out_trade_no')).all()
+        linked = db.session.execute(text(
+            "SELECT (SELECT attempt_id FROM refund), (SELECT attempt_id FROM payment_event), "
+            f"(SELECT id FROM payment_attempt WHERE order_id = {paid_id})")).one()
+        order_columns = {column["name"] for column in inspect(db.engine).get_columns("order")}
+    assert attempts == [
+        ("pending", True, "native", "open", "weixin://wxpay/bizpayurl?pr=pending", None),
+        ("shipped", True, "native", "paid", "weixin://wxpay/bizpayurl?pr=paid", "4200000000000000000000001"),
+        ("closed", True, "native", "closed", None, None),
+    ]
+    assert linked[0] == linked[1] == linked[2] is not None
+    assert "code_url" not in order_columns
+
+    flask_db(database_url, "downgrade", "0004")
+    with app.app_context():
+        restored = db.session.execute(text('SELECT code_url FROM "order" ORDER BY out_trade_no')).scalars().all()
+    assert restored == ["weixin://wxpay/bizpayurl?pr=pending", "weixin://wxpay/bizpayurl?pr=paid", None]

@@ -1,17 +1,13 @@
 """Per-owner session versions: logging out, or a password reset, ends every session, copied cookies included."""
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 from sqlalchemy import inspect, text
 
 from blueprints.admin.commands import create_owner
 from extensions import db
 from models import Owner
 from services.owner_login import owner_for_session
-from tests.helpers import OWNER, csrf, login
+from tests.helpers import OWNER, csrf, flask_db, login
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,29 +92,9 @@ def test_a_refused_reset_leaves_the_sessions_alone(runner, owner_client):
     assert is_logged_in(owner_client)
 
 
-def flask_db(database_url, *args):
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", "db", *args], cwd=ROOT, capture_output=True, text=True,
-        env={**os.environ, "SHOP_ENV": "testing", "DATABASE_URL": database_url}, timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-
-
 def owner_columns(app) -> set[str]:
     with app.app_context(), db.engine.connect() as connection:
         return {column["name"] for column in inspect(connection).get_columns("owner")}
-
-
-@pytest.fixture
-def empty_database(app):
-    with app.app_context():
-        db.drop_all()
-        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        db.session.commit()
-    yield
-    with app.app_context():
-        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        db.session.commit()
 
 
 def test_migration_0003_gives_existing_owners_version_0_and_downgrades(app, database_url, empty_database):
