@@ -239,3 +239,22 @@ def test_the_owner_sees_each_way_of_paying_and_the_automatic_refund(app, owner_c
 
     assert order.out_trade_no in page and extra_number in page and "微信扫码支付" in page
     assert "重复付款" in page and "重复付款，已自动全额退回" in page
+
+
+def test_switching_from_the_qr_to_h5_leaves_one_paid_attempt(app, client, wechat, make_product):
+    token = buy(client, make_product(stock=3), visit=False)
+    page = client.get(f"/pay/{token}", headers={"User-Agent": ANDROID_CHROME}).get_data(as_text=True)
+    client.post(f"/pay/{token}/switch", headers={"User-Agent": ANDROID_CHROME},
+                data={"csrf_token": csrf_token_from(page), "channel": "native"})
+    qr_page = client.get(f"/pay/{token}?via=native", headers={"User-Agent": ANDROID_CHROME}).get_data(as_text=True)
+    assert "data:image/png;base64," in qr_page and "前往微信支付" in qr_page  # the way back to H5 is offered
+
+    client.post(f"/pay/{token}/switch", headers={"User-Agent": ANDROID_CHROME},
+                data={"csrf_token": csrf_token_from(qr_page), "channel": "h5"})
+    client.get(f"/pay/{token}/h5", headers={"User-Agent": ANDROID_CHROME})
+
+    (native, native_status, _), (h5, h5_status, h5_number) = attempts(app, order_id_of(app, token))
+    assert (native, native_status, h5, h5_status) == ("native", "closed", "h5", "open")
+    wechat.pay(h5_number)
+    wait_for(lambda: order_row(app, order_id_of(app, token)).status == "paid")
+    assert [status for _, status, _ in attempts(app, order_id_of(app, token))] == ["closed", "paid"]
