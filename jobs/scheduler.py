@@ -65,6 +65,8 @@ def interval_seconds(app) -> float:
 def build_scheduler(app, scheduler_class, interval: float | None = None):
     """A scheduler (not started) running every job every ``interval`` seconds, one instance at a time."""
     interval = interval or interval_seconds(app)
+    # The jobs log one summary line per run; APScheduler's own INFO lines (job added, job ran) are noise.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     scheduler = scheduler_class(
         timezone=timezone.utc,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(1, int(interval))},
@@ -77,8 +79,6 @@ def build_scheduler(app, scheduler_class, interval: float | None = None):
             # The hourly ones also run at start: a new jobs process fetches certificates at once.
             next_run_time=datetime.now(timezone.utc) if name in HOURLY_SETTINGS else undefined,
         )
-    # The jobs log one summary line per run; APScheduler's own INFO lines (job added, job ran) are noise.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     return scheduler
 
 
