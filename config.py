@@ -111,6 +111,10 @@ class Config:
     JOBS_RETRY_SECONDS = env_int("JOBS_RETRY_SECONDS", 60)
     RECONCILE_BACKOFF_MINUTES = [float(m) for m in env("RECONCILE_BACKOFF_MINUTES", "1,3,5,10").split(",")]
     SHIP_DELAY_MINUTES = env_int("SHIP_DELAY_MINUTES", 0)
+    # Daily reconciliation with WeChat Pay's trade bill: after this Beijing time (bills are ready from
+    # 09:00 the next day), for the last BILL_LOOKBACK_DAYS days not yet compared.
+    BILL_RECONCILE_TIME = env("BILL_RECONCILE_TIME", "10:00")
+    BILL_LOOKBACK_DAYS = env_int("BILL_LOOKBACK_DAYS", 7)
     # Certificate mode: hours between downloads of WeChat Pay's platform certificates (jobs process).
     CERTIFICATE_REFRESH_HOURS = float(env("CERTIFICATE_REFRESH_HOURS", "12"))
     # How many reverse proxies (nginx) stand in front; their X-Forwarded-For and -Proto headers are trusted.

@@ -3,7 +3,16 @@ from flask import session
 
 from core.clock import format_local_time
 from core.money import format_fen
-from core.vocabulary import AttemptStatus, OrderStatus, PaymentChannel, RefundStatus, state_label
+from core.vocabulary import (
+    AttemptStatus,
+    BillRunStatus,
+    DifferenceAction,
+    DifferenceKind,
+    OrderStatus,
+    PaymentChannel,
+    RefundStatus,
+    state_label,
+)
 from services.cart import cart_count
 
 
@@ -15,6 +24,8 @@ def register_template_helpers(app):
     app.add_template_global(RefundStatus, "RefundStatus")
     app.add_template_global(PaymentChannel, "PaymentChannel")
     app.add_template_global(AttemptStatus, "AttemptStatus")
+    for vocabulary in (BillRunStatus, DifferenceKind, DifferenceAction):
+        app.add_template_global(vocabulary, vocabulary.__name__)
 
     @app.context_processor
     def shop_globals():

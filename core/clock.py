@@ -1,5 +1,5 @@
 """Time: naive UTC in the database, Beijing time for people and for WeChat Pay."""
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 # Beijing time: how customers read times and how WeChat Pay writes them (RFC 3339, +08:00).
 CHINA_TZ = timezone(timedelta(hours=8))
@@ -32,3 +32,8 @@ def parse_rfc3339(text: str | None) -> datetime | None:
     if not text:
         return None
     return datetime.fromisoformat(text).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def china_day_start(day: date) -> datetime:
+    """Midnight of a Beijing-time calendar day, as the naive UTC the database stores."""
+    return datetime.combine(day, time.min, tzinfo=CHINA_TZ).astimezone(timezone.utc).replace(tzinfo=None)

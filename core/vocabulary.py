@@ -68,6 +68,7 @@ class EventKind(Vocabulary):
     REFUND = "refund", "申请退款"
     REFUND_QUERY = "refund_query", "查询退款"
     SHIP = "ship", "发货"
+    BILL = "bill", "对账（微信支付交易账单）"
 
 
 class NotificationType(Vocabulary):
@@ -154,6 +155,43 @@ class PaymentErrorCode(Vocabulary):
     NOT_ENOUGH = "NOT_ENOUGH", "商户余额不足"
     USER_ACCOUNT_ABNORMAL = "USER_ACCOUNT_ABNORMAL", "用户账户异常"
     RESOURCE_NOT_EXISTS = "RESOURCE_NOT_EXISTS", "微信支付没有这笔退款"
+    STATEMENT_CREATING = "STATEMENT_CREATING", "账单生成中"
+    NO_STATEMENT_EXIST = "NO_STATEMENT_EXIST", "当日没有交易，无账单"
+    BILL_HASH_MISMATCH = "BILL_HASH_MISMATCH", "账单文件校验失败（摘要不符）"
+
+
+class BillRunStatus(Vocabulary):
+    """Where one day's reconciliation against WeChat Pay's trade bill stands."""
+
+    MATCHED = "matched", "一致"
+    DIFFERENCES = "differences", "有差异"
+    NOT_READY = "not_ready", "账单未生成，稍后重试"
+    NO_BILL = "no_bill", "当日无交易"
+    FAILED = "failed", "账单获取失败，稍后重试"
+
+
+FINAL_BILL_RUN_STATUSES = frozenset({BillRunStatus.MATCHED, BillRunStatus.DIFFERENCES, BillRunStatus.NO_BILL})
+
+
+class DifferenceKind(Vocabulary):
+    """One way the trade bill and the shop disagree about a day."""
+
+    MISSING_PAYMENT = "missing_payment", "微信支付有收款，本店未记为已支付"
+    UNKNOWN_PAYMENT = "unknown_payment", "账单中的商户订单号本店没有"
+    AMOUNT_MISMATCH = "amount_mismatch", "收款金额与订单不符"
+    TRANSACTION_MISMATCH = "transaction_mismatch", "微信支付单号与本店记录不符"
+    MISSING_IN_BILL = "missing_in_bill", "本店记为已支付，账单中没有"
+    MISSING_REFUND = "missing_refund", "微信支付有退款，本店未记"
+    REFUND_MISMATCH = "refund_mismatch", "退款金额或状态与本店记录不符"
+    REFUND_MISSING_IN_BILL = "refund_missing_in_bill", "本店记为退款成功，账单中没有"
+
+
+class DifferenceAction(Vocabulary):
+    """What the reconciliation did about a difference."""
+
+    APPLIED = "applied", "已查询确认并补记"
+    RECORDED = "recorded", "已记录"
+    FLAGGED = "flagged", "需店主核对"
 
 
 def state_label(value: str | None, *, refund: bool = False) -> str:
@@ -169,4 +207,4 @@ def state_label(value: str | None, *, refund: bool = False) -> str:
 
 
 VOCABULARIES = (OrderStatus, PaymentChannel, AttemptStatus, EventKind, NotificationType, Outcome, TradeState,
-                RefundStatus, PaymentErrorCode)
+                RefundStatus, PaymentErrorCode, BillRunStatus, DifferenceKind, DifferenceAction)

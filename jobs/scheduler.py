@@ -20,6 +20,7 @@ from flask.cli import AppGroup
 
 from core.clock import utcnow
 from http_policy import configure_logging
+from jobs.bills import reconcile_bills
 from jobs.certificates import refresh_certificates
 from jobs.common import JobSummary
 from jobs.expire import expire_orders
@@ -37,6 +38,7 @@ JOBS = {
     "refunds": follow_up_refunds,
     "ship": ship_orders,
     "certificates": refresh_certificates,
+    "bills": reconcile_bills,
 }
 # Jobs that run on their own interval (a setting, in hours) instead of every JOBS_INTERVAL_SECONDS.
 HOURLY_SETTINGS = {"certificates": "CERTIFICATE_REFRESH_HOURS"}
@@ -129,8 +131,8 @@ def run(once, interval):
     scheduler = build_scheduler(app, BlockingScheduler, interval)
 
     def stop(signum, frame):
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
+        if scheduler.running:  # let a running job finish its row (it is bounded by the WeChat Pay timeouts)
+            scheduler.shutdown(wait=True)
 
     # SIGTERM (systemd, docker stop, Procfile runners) stops cleanly; a job running finishes its row
     # before the interpreter exits (its thread is joined), and its claims expire anyway if killed.

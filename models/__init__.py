@@ -5,8 +5,10 @@ from models.order import Delivery, Order, OrderItem, new_out_trade_no
 from models.owner import LoginFailure, Owner
 from models.payment import PaymentAttempt, PaymentEvent, Refund
 from models.rate_limit import RateLimitCounter
+from models.reconciliation import BillDifference, BillRun
 
 __all__ = [
     "Base", "Category", "Product", "Delivery", "Order", "OrderItem", "new_out_trade_no",
-    "LoginFailure", "Owner", "PaymentAttempt", "PaymentEvent", "Refund", "RateLimitCounter",
+    "LoginFailure", "Owner", "PaymentAttempt", "PaymentEvent", "Refund", "RateLimitCounter", "BillRun",
+    "BillDifference",
 ]

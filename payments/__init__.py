@@ -11,6 +11,7 @@ from payments.gateway import (  # noqa: F401
     PaymentPrompt,
     PaymentRequest,
     RefundResult,
+    TradeBill,
     Transaction,
 )
 

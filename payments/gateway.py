@@ -3,7 +3,7 @@
 Views, services and jobs talk to this interface only; the SDK stays inside the adapter.
 """
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from core.vocabulary import PAID_TRADE_STATES, PaymentChannel, PaymentErrorCode
@@ -87,6 +87,15 @@ class RefundResult:
 
 
 @dataclass(frozen=True)
+class TradeBill:
+    """One day's trade bill (交易账单), downloaded and checked against its SHA1."""
+
+    bill_date: date
+    hash_value: str
+    text: str  # the uncompressed CSV
+
+
+@dataclass(frozen=True)
 class Notification:
     id: str
     event_type: str
@@ -123,6 +132,10 @@ class PaymentGateway(Protocol):
 
     def parse_notification(self, headers, body: bytes, now: datetime) -> Notification:
         """Verify, decrypt and type a notification, or raise NotificationRejected. Never calls out."""
+
+    def trade_bill(self, bill_date: date) -> TradeBill:
+        """Apply for the day's ALL trade bill, download it (gzip) and check its SHA1; PaymentError otherwise
+        (STATEMENT_CREATING before it is ready, NO_STATEMENT_EXIST for a day without trades)."""
 
     def refresh_certificates(self) -> int:
         """Download WeChat Pay's platform certificates (certificate mode); return how many are held."""

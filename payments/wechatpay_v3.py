@@ -11,11 +11,13 @@ version (2.0.4) are therefore touched here and nowhere else: ``_gate_way`` (the 
 without its constructor's certificate download going to the real host).
 """
 import copy
+import gzip
+import hashlib
 import json
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import requests
@@ -33,6 +35,7 @@ from payments.gateway import (
     PaymentPrompt,
     PaymentRequest,
     RefundResult,
+    TradeBill,
     Transaction,
 )
 
@@ -46,6 +49,15 @@ NOTIFICATION_HEADERS = ("Wechatpay-Signature", "Wechatpay-Timestamp", "Wechatpay
                         "Wechatpay-Signature-Type")
 # Looking at the certificate folder again for a serial we do not hold: at most this often (seconds).
 CERTIFICATE_RELOAD_INTERVAL = 60
+
+
+def json_object(body) -> dict:
+    """The JSON object of an answer's body, or {} (an empty body, or not JSON)."""
+    try:
+        data = json.loads(body) if body else {}
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def transaction_from(data: dict) -> Transaction:
@@ -164,8 +176,11 @@ class WeChatPayV3Gateway:
             cert_dir=config.get("WECHATPAY_CERT_DIR"),
         )
 
-    def _call(self, what, method, *args, **kwargs) -> tuple[int, dict]:
-        """Run one SDK call; turn every failure into PaymentError, log without secrets."""
+    def _call_raw(self, what, method, *args, expected=(), **kwargs) -> tuple[int, str | bytes]:
+        """Run one SDK call; turn every failure into PaymentError, log without secrets. The body as sent.
+
+        Error codes in ``expected`` (a bill not made yet, say) are ordinary answers: logged at INFO.
+        """
         try:
             status, body = method(*args, **kwargs)
         except requests.Timeout:
@@ -177,15 +192,18 @@ class WeChatPayV3Gateway:
         except Exception as exc:  # the SDK raises bare Exception for a bad response signature
             log.error("wechatpay %s: response rejected: %s", what, exc)
             raise PaymentError(PaymentErrorCode.INVALID_RESPONSE) from None
-        try:
-            data = json.loads(body) if body else {}
-        except (TypeError, ValueError):
-            data = {}
         if not 200 <= status < 300:
+            data = json_object(body)
             code, message = data.get("code", f"HTTP_{status}"), data.get("message", "微信支付返回错误")
-            log.warning("wechatpay %s: HTTP %s %s", what, status, code)
+            log.log(logging.INFO if code in expected else logging.WARNING, "wechatpay %s: HTTP %s %s", what,
+                    status, code)
             raise PaymentError(code, message, status)
-        return status, data
+        return status, body
+
+    def _call(self, what, method, *args, expected=(), **kwargs) -> tuple[int, dict]:
+        """Run one SDK call that answers JSON (see _call_raw)."""
+        status, body = self._call_raw(what, method, *args, expected=expected, **kwargs)
+        return status, json_object(body)
 
     def create_payment(self, request: PaymentRequest) -> PaymentPrompt:
         pay_type, answer_field, extra = {
@@ -230,6 +248,33 @@ class WeChatPayV3Gateway:
     def query_refund(self, out_refund_no: str) -> RefundResult:
         _, data = self._call(f"query_refund {out_refund_no}", self._pay.query_refund, out_refund_no=out_refund_no)
         return refund_from(data)
+
+    # -- trade bills ------------------------------------------------------------------------------
+
+    def trade_bill(self, bill_date: date) -> TradeBill:
+        day = bill_date.isoformat()
+        _, data = self._call(f"tradebill {day}", self._pay.trade_bill, bill_date=day, bill_type="ALL",
+                             tar_type="GZIP", expected=(PaymentErrorCode.STATEMENT_CREATING,
+                                                        PaymentErrorCode.NO_STATEMENT_EXIST))
+        url = data.get("download_url") or ""
+        # The download is signed with the merchant key: only ever to WeChat Pay's own host.
+        if not url.startswith(self._pay._core._gate_way + "/"):
+            raise PaymentError(PaymentErrorCode.INVALID_RESPONSE, "账单下载地址不是微信支付的", 200)
+        _, content = self._call_raw(f"billdownload {day}", self._pay.download_bill, url)
+        if content[:2] == b"\x1f\x8b":  # gzip, as asked for
+            try:
+                content = gzip.decompress(content)
+            except (OSError, EOFError):
+                raise PaymentError(PaymentErrorCode.BILL_HASH_MISMATCH, "账单文件无法解压", 200) from None
+        expected = (data.get("hash_value") or "").lower()
+        if data.get("hash_type", "SHA1") != "SHA1" or hashlib.sha1(content).hexdigest() != expected:
+            log.error("tradebill %s: the file's SHA1 does not match hash_value", day)
+            raise PaymentError(PaymentErrorCode.BILL_HASH_MISMATCH, http_status=200)
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise PaymentError(PaymentErrorCode.BILL_HASH_MISMATCH, "账单文件不是 UTF-8", 200) from None
+        return TradeBill(bill_date=bill_date, hash_value=expected, text=text)
 
     # -- platform certificates (certificate mode) --------------------------------------------------
 

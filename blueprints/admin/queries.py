@@ -1,17 +1,12 @@
 """The order list's filtered SELECT, shared by the page, its totals and the CSV export."""
-from datetime import datetime, time, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import Select, case, exists, func, or_, select
 
 from blueprints.admin.forms import ATTENTION_FILTER, REFUNDED_FILTER
-from core.clock import CHINA_TZ
+from core.clock import china_day_start
 from core.vocabulary import PAID_STATUSES, OrderStatus
 from models import Order, PaymentAttempt, Refund
-
-
-def local_day_start_utc(day) -> datetime:
-    """Midnight of a Beijing-time date, as the naive UTC the database stores."""
-    return datetime.combine(day, time.min, tzinfo=CHINA_TZ).astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def order_conditions(status=None, date_from=None, date_to=None, q=None) -> list:
@@ -24,9 +19,9 @@ def order_conditions(status=None, date_from=None, date_to=None, q=None) -> list:
     elif status == ATTENTION_FILTER:
         conditions.append(Order.attention.is_not(None))
     if date_from:
-        conditions.append(Order.created_at >= local_day_start_utc(date_from))
+        conditions.append(Order.created_at >= china_day_start(date_from))
     if date_to:
-        conditions.append(Order.created_at < local_day_start_utc(date_to + timedelta(days=1)))
+        conditions.append(Order.created_at < china_day_start(date_to + timedelta(days=1)))
     q = (q or "").strip()
     if q:
         attempt_matches = exists().where(PaymentAttempt.order_id == Order.id, or_(
