@@ -223,12 +223,13 @@ def test_a_close_refused_with_500_is_retried_later(app, wechat, placed, gateway,
 @pytest.mark.parametrize("fault", [
     {"mode": "system_error"},
     {"mode": "frequency_limited"},
-    {"mode": "hang", "seconds": 2},  # past the read timeout set below
+    {"mode": "hang", "seconds": 3},  # past the read timeout set below
 ], ids=["500", "429", "timeout"])
 def test_a_wechat_error_on_one_order_is_logged_and_retried_without_stopping_the_batch(
         app, no_notifications, placed, t0, caplog, fault):
-    app.config["WECHATPAY_TIMEOUT"] = (2, 0.5)  # before the gateway is built by the first placed()
     orders = [placed(t0 + timedelta(seconds=n)) for n in range(3)]
+    app.config["WECHATPAY_TIMEOUT"] = (2, 1)  # a hang outlasts it sooner; the gateway is built again with it
+    app.extensions.pop("payment_gateway")
     for order in orders:
         pay_on_phone(app, no_notifications, order, t0 + timedelta(seconds=10))
     no_notifications.fault(target="api", **fault)  # the next call: the first order's query

@@ -91,8 +91,8 @@ def test_status_poll_queries_wechat_at_most_once_per_ten_seconds(app, client, li
 def test_gateway_failure_at_checkout_shows_retry_and_retry_reuses_the_out_trade_no(app, client, live_shop, wechat,
                                                                                   make_product, mode):
     product_id = make_product(stock=5)
-    app.config["WECHATPAY_TIMEOUT"] = (2, 0.5)  # a hang outlasts the read timeout sooner
-    wechat.fault(target="api", mode=mode, count=1, seconds=2, path_prefix="/v3/pay/transactions/native")
+    app.config["WECHATPAY_TIMEOUT"] = (2, 1)  # a hang outlasts the read timeout sooner
+    wechat.fault(target="api", mode=mode, count=1, seconds=3, path_prefix="/v3/pay/transactions/native")
 
     token = buy(client, product_id, visit=False)
 
