@@ -341,17 +341,21 @@ def close_order(order: Order, now: datetime, source: EventKind = EventKind.CLOSE
 
 
 @use_case
-def claim_active_query(order: Order, now: datetime) -> bool:
-    """Allow one active query per order per ACTIVE_QUERY_INTERVAL, across all processes."""
-    if order.last_queried_at and order.last_queried_at > now - ACTIVE_QUERY_INTERVAL:
-        return False  # most polls end here, without a write
-    if not any(attempt.status == AttemptStatus.OPEN for attempt in order.attempts):
+def claim_active_query(order_id: int, last_queried_at: datetime | None, now: datetime) -> bool:
+    """Allow one active query per order per ACTIVE_QUERY_INTERVAL, across all processes.
+
+    Takes the columns the status poll already read, so that most polls (not due) end without a write.
+    """
+    if last_queried_at and last_queried_at > now - ACTIVE_QUERY_INTERVAL:
         return False
+    open_attempt = select(PaymentAttempt.id).where(PaymentAttempt.order_id == Order.id,
+                                                   PaymentAttempt.status == AttemptStatus.OPEN).exists()
     claimed = db.session.execute(
         update(Order)
-        .where(Order.id == order.id, Order.status == OrderStatus.PENDING)
+        .where(Order.id == order_id, Order.status == OrderStatus.PENDING, open_attempt)
         .where((Order.last_queried_at.is_(None)) | (Order.last_queried_at <= now - ACTIVE_QUERY_INTERVAL))
         .values(last_queried_at=now)
+        .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
     return bool(claimed)
