@@ -39,7 +39,8 @@ def path_for(rule, values):
 def test_no_get_route_answers_5xx_to_hostile_query_strings(app, owner_client, make_order):
     order = make_order()
     with app.app_context():
-        values = {"slug": db.session.scalar(select(Category.slug)), "token": order.token, "order_id": order.id}
+        values = {"slug": db.session.scalar(select(Category.slug)), "token": order.token, "order_id": order.id,
+                  "day": "2026-11-26"}
         product_slug = db.session.scalar(select(Product.slug))
         rules = [rule for rule in app.url_map.iter_rules() if "GET" in rule.methods and rule.endpoint != "static"]
     anonymous = app.test_client()
