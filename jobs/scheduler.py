@@ -20,6 +20,7 @@ from flask.cli import AppGroup
 
 from core.clock import utcnow
 from http_policy import configure_logging
+from jobs.alerts import send_alerts
 from jobs.certificates import refresh_certificates
 from jobs.common import JobSummary
 from jobs.expire import expire_orders
@@ -36,6 +37,7 @@ JOBS = {
     "expire": expire_orders,
     "refunds": follow_up_refunds,
     "ship": ship_orders,
+    "alerts": send_alerts,
     "certificates": refresh_certificates,
 }
 # Jobs that run on their own interval (a setting, in hours) instead of every JOBS_INTERVAL_SECONDS.

@@ -44,7 +44,8 @@ class Product(Base):
 
     category: Mapped[Category] = relationship(back_populates="products")
     images: Mapped[list["ProductImage"]] = relationship(
-        back_populates="product", cascade="all, delete-orphan", order_by="(ProductImage.position, ProductImage.id)"
+        back_populates="product", cascade="all, delete-orphan", lazy="selectin",
+        order_by="[ProductImage.position, ProductImage.id]",
     )
 
     @property

@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from core.vocabulary import PAID_STATUSES, EventKind, OrderStatus, Outcome, PaymentErrorCode, TradeState
+from core.vocabulary import PAID_STATUSES, AlertKind, EventKind, OrderStatus, Outcome, PaymentErrorCode, TradeState
 from extensions import db
-from models import Order, OrderItem, PaymentEvent, Product
+from models import Order, PaymentEvent
 from models.order import transition_sources
 from payments import NativeOrderRequest, PaymentError, Transaction, get_gateway
+from services import alerts, stock
 from services.use_case import use_case
 
 log = logging.getLogger("shop.payments")
@@ -117,24 +118,12 @@ def check_transaction(order: Order, txn: Transaction) -> None:
 
 
 def release_stock(order_id: int) -> None:
-    for item in db.session.scalars(select(OrderItem).filter_by(order_id=order_id)):
-        db.session.execute(
-            update(Product).where(Product.id == item.product_id).values(stock=Product.stock + item.quantity)
-        )
+    stock.release_order(order_id)  # relative UPDATEs, each logged (services/stock.py)
 
 
 def rereserve_stock(order_id: int) -> list[str]:
     """Take stock again for an order paid after its close; return the lines that could not be had."""
-    short = []
-    for item in db.session.scalars(select(OrderItem).filter_by(order_id=order_id)):
-        taken = db.session.execute(
-            update(Product)
-            .where(Product.id == item.product_id, Product.stock >= item.quantity)
-            .values(stock=Product.stock - item.quantity)
-        ).rowcount
-        if not taken:
-            short.append(f"{item.product_name}×{item.quantity}")
-    return short
+    return stock.rereserve_order(order_id)
 
 
 def apply_transaction(order: Order, txn: Transaction, now: datetime) -> Outcome:
@@ -155,7 +144,10 @@ def apply_transaction(order: Order, txn: Transaction, now: datetime) -> Outcome:
                     update(Order).where(Order.id == order.id)
                     .values(attention="关闭后收到付款，库存不足：" + "、".join(short))
                 )
+                alerts.enqueue(AlertKind.ATTENTION, order.id, now=now)  # the outbox, same transaction
             log.warning("order %s paid after close; short: %s", order.out_trade_no, short or "none")
+        if left:
+            alerts.enqueue(AlertKind.ORDER_PAID, order.id, now=now)  # the outbox, same transaction
         return Outcome.PAID if left else Outcome.ALREADY_PAID
     if txn.trade_state == TradeState.CLOSED:
         if transition(order.id, OrderStatus.CLOSED, closed_at=now, next_query_at=None):
