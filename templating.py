@@ -3,7 +3,18 @@ from flask import session
 
 from core.clock import format_local_time
 from core.money import format_fen
-from core.vocabulary import OrderStatus, RefundStatus, state_label
+from core.vocabulary import (
+    AlertChannel,
+    AlertKind,
+    AlertStatus,
+    Courier,
+    OrderStatus,
+    RefundStatus,
+    ShipMode,
+    StockReason,
+    courier_text,
+    state_label,
+)
 from services.cart import cart_count
 
 
@@ -13,6 +24,9 @@ def register_template_helpers(app):
     app.add_template_filter(state_label, "state_label")
     app.add_template_global(OrderStatus, "OrderStatus")
     app.add_template_global(RefundStatus, "RefundStatus")
+    for vocabulary in (StockReason, Courier, ShipMode, AlertKind, AlertChannel, AlertStatus):
+        app.add_template_global(vocabulary, vocabulary.__name__)
+    app.add_template_global(courier_text, "courier_text")
 
     @app.context_processor
     def shop_globals():
