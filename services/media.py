@@ -19,7 +19,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # The pages' sizes (templates/_macros.html product_image): the cart's thumbnail (3.5rem, twice for sharp
 # screens), the catalog card (480) and the product page (up to 960 wide on a sharp phone screen).
 SIZES = {"thumb": 160, "card": 480, "detail": 960}
-FORMATS = ("JPEG", "MPO", "PNG", "WEBP")  # MPO: what some phones' JPEGs are (a JPEG with extra frames)
+# The JPEG opener also takes MPO files (some phones' JPEGs: a JPEG with extra frames; the first is used).
+FORMATS = ("JPEG", "PNG", "WEBP")
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo; a bigger one would need hundreds of MB to decode
 JPEG_QUALITY = 85
 KEY_LENGTH = 32

@@ -44,11 +44,11 @@ def change_stock(product_id: int, change: int, reason: StockReason, *, where=(),
     ).scalar_one_or_none()
     if after is None:
         return None
-    db.session.add(StockLog(
-        product_id=product_id, change=change, stock_after=after, reason=reason, order=order,
-        order_id=order.id if order is not None else order_id, note=(note or "")[:NOTE_MAX_LENGTH], by=by,
-        created_at=now or utcnow(),
-    ))
+    log = StockLog(product_id=product_id, change=change, stock_after=after, reason=reason, order_id=order_id,
+                   note=(note or "")[:NOTE_MAX_LENGTH], by=by, created_at=now or utcnow())
+    if order is not None:
+        log.order = order  # an order still being placed: its id comes with the flush
+    db.session.add(log)
     return after
 
 

@@ -2,6 +2,7 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import BooleanField, Form, HiddenField, IntegerField, SearchField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from core.money import yuan_to_fen
@@ -52,7 +53,7 @@ class ProductForm(FlaskForm):
 
 
 def stock_reason_choices():
-    return [(reason.value, reason.label) for reason in OWNER_STOCK_REASONS]
+    return [SelectChoice(reason.value, reason.label) for reason in OWNER_STOCK_REASONS]
 
 
 class StockAdjustForm(FlaskForm):
@@ -85,5 +86,6 @@ class ProductFilterForm(Form):
     q = SearchField("搜索", validators=[Optional(), Length(max=50, message="搜索内容最多 50 个字")],
                     render_kw={"placeholder": "商品名称", "maxlength": 50})
     category = SelectField("分类", coerce=str, validators=[Optional()])
-    state = SelectField("状态", choices=[("", "全部"), (ON_SALE_FILTER, "在售"), (HIDDEN_FILTER, "已隐藏")],
+    state = SelectField("状态", choices=[SelectChoice("", "全部"), SelectChoice(ON_SALE_FILTER, "在售"),
+                                       SelectChoice(HIDDEN_FILTER, "已隐藏")],
                         default="", validators=[Optional()])

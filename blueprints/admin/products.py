@@ -7,6 +7,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.exceptions import RequestEntityTooLarge
+from wtforms.fields.choices import SelectChoice
 
 from blueprints.admin import bp
 from blueprints.admin.catalog_forms import (
@@ -42,7 +43,7 @@ def too_large_message() -> str:
 
 
 def category_choices():
-    return [(category.id, category.name + ("" if category.visible else "（已隐藏）"))
+    return [SelectChoice(category.id, category.name + ("" if category.visible else "（已隐藏）"))
             for category in db.session.scalars(select(Category).order_by(Category.position, Category.id))]
 
 
@@ -50,7 +51,8 @@ def category_choices():
 def product_list():
     """Products with search, category and state filters, their stock and the units pending orders hold."""
     form = ProductFilterForm(request.args)
-    form.category.choices = [("", "全部分类")] + [(str(value), label) for value, label in category_choices()]
+    form.category.choices = [SelectChoice("", "全部分类")] + [SelectChoice(str(choice.value), choice.label)
+                                                             for choice in category_choices()]
     if not form.validate():
         return render_template("admin/products.html", form=form, page=None, held={}, args={}), 400
     query = select(Product).join(Category).order_by(Category.position, Product.id)
@@ -132,7 +134,7 @@ def new_product():
         flash("请先建一个分类，再添加商品。", "info")
         return redirect(url_for("admin.categories"))
     if request.method == "GET":
-        form.category_id.data = request.args.get("category", type=int) or form.category_id.choices[0][0]
+        form.category_id.data = request.args.get("category", type=int) or form.category_id.choices[0].value
         form.stock.data = 0
         return render_new(form)
     if not form.validate():

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
 from blueprints.admin import bp
@@ -26,7 +27,8 @@ BULK_UPLOAD_BYTES = 1024 * 1024
 
 
 class TrackingForm(FlaskForm):
-    courier = SelectField("快递公司", choices=[("", "请选择")] + [(c.value, c.label) for c in Courier])
+    courier = SelectField("快递公司",
+                          choices=[SelectChoice("", "请选择")] + [SelectChoice(c.value, c.label) for c in Courier])
     courier_name = StringField("其他快递名称", validators=[Optional(), Length(max=40, message="最多 40 个字")],
                                render_kw={"maxlength": 40, "placeholder": "选“其他快递”时填写"})
     tracking_no = StringField("运单号", render_kw={"maxlength": 40, "autocomplete": "off", "inputmode": "text"})
