@@ -138,6 +138,8 @@ def deliver(outbox_id: int) -> Delivery:
     config = current_app.config
     db.session.commit()
     message = compose(kind, payload, config.get("ALERT_LINK_BASE_URL"))
+    # Its number, the same on every retry: should a crash make it go out twice, the owner sees it is one alert.
+    message.lines.append(f"提醒编号：#{row_id}")
     started = utcnow()
     try:
         if channel == AlertChannel.WECOM and config.get("ALERT_WECOM_WEBHOOK_URL"):

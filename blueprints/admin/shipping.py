@@ -62,7 +62,7 @@ def to_ship():
         .options(selectinload(Order.items)).order_by(Order.shipped_at.desc(), Order.id.desc()).limit(LIST_LIMIT)
     ).all()
     return render_template("admin/ship.html", waiting=waiting, blocked=blocked, untracked=untracked,
-                           mode=ship_mode(), tracking_form=TrackingForm(formdata=None), form=EmptyForm())
+                           mode=ship_mode(), tracking=TrackingForm(formdata=None), form=EmptyForm())
 
 
 @bp.post("/ship/mark")
