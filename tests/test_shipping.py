@@ -210,3 +210,18 @@ def test_the_order_list_shows_each_orders_items_and_tracking(app, owner_client, 
     page = owner_client.get("/admin/orders").get_data(as_text=True)
     row = re.search(rf'data-out-trade-no="{order.out_trade_no}".*?</tr>', page, re.S).group(0)
     assert "订单商品 ×2" in row and "圆通速递 YT1234567890" in row
+
+
+def test_production_refuses_owner_settings_that_cannot_work(tmp_path):
+    from app import create_app
+    from settings_check import UnsafeSettings
+    from tests.helpers import production_settings
+
+    settings = production_settings(tmp_path, SHIP_MODE="sometimes", ALERT_WECOM_WEBHOOK_URL="http://qyapi.example/x",
+                                   ALERT_SMTP_HOST="smtp.qq.com", ALERT_SMTP_PASSWORD_FILE=str(tmp_path / "none"))
+    with pytest.raises(UnsafeSettings) as refused:
+        create_app(settings)
+    problems = "\n".join(refused.value.problems)
+    for name in ("SHIP_MODE", "ALERT_WECOM_WEBHOOK_URL", "ALERT_SMTP_TO", "ALERT_SMTP_PASSWORD_FILE"):
+        assert name in problems
+    create_app(production_settings(tmp_path, SHIP_MODE="manual"))  # and accepts good ones
