@@ -83,6 +83,8 @@ def test_a_tracking_number_ships_a_paid_order_by_the_one_rule_and_the_customer_s
     assert (row.status, row.courier, row.tracking_no) == ("shipped", "sf", "SF123456789012")
     customer = client.get(f"/orders/{order.token}").get_data(as_text=True)
     assert re.search(r"data-tracking>顺丰速运 SF123456789012<", customer)
+    timeline = owner_client.get(f"/admin/orders/{order.id}").get_data(as_text=True).split('class="timeline"')[1]
+    assert "店主标记发货" in timeline and "运单号" in timeline and "tracking_no" not in timeline
 
     corrected = record(owner_client, order, "other", "ABC-778899", name="安能物流")
     assert "快递 安能物流 运单号 ABC-778899 已记录" in flashes(corrected.get_data(as_text=True))[0]

@@ -44,6 +44,7 @@ DETAIL_LABELS = {
     "trade_state": "交易状态", "trade_state_desc": "说明", "transaction_id": "微信支付单号",
     "total_fen": "金额", "success_time": "完成时间", "out_refund_no": "退款单号", "refund_id": "微信退款单号",
     "status": "退款状态", "refund_fen": "退款金额", "amount_fen": "金额", "message": "信息", "by": "操作人",
+    "tracking_no": "运单号",
 }
 UNAVAILABLE = "微信支付暂时不可用，请稍后重试。"
 MISMATCH = "微信支付返回的信息与本订单不符（金额或商户号），未做任何更改，请联系技术人员核对。"
