@@ -117,6 +117,27 @@ class Config:
     BILL_LOOKBACK_DAYS = env_int("BILL_LOOKBACK_DAYS", 7)
     # Certificate mode: hours between downloads of WeChat Pay's platform certificates (jobs process).
     CERTIFICATE_REFRESH_HOURS = float(env("CERTIFICATE_REFRESH_HOURS", "12"))
+    # The owner runs the shop (README "The owner's pages"). Who marks paid orders shipped: the ship job
+    # ("auto", the default) or the owner ("manual": paid orders wait in the 待发货 list).
+    SHIP_MODE = env("SHIP_MODE", "auto")
+    # Uploaded product images, outside the code; served at /media/ with content-hashed names.
+    MEDIA_DIR = env("MEDIA_DIR", str(INSTANCE_DIR / "media"))
+    # Largest image file the product form accepts (that form alone may send up to 4 of them at once).
+    MAX_IMAGE_BYTES = env_int("MAX_IMAGE_BYTES", 8 * 1024 * 1024)
+    # Alerts to the owner (off unless configured): a WeCom group robot and/or email.
+    ALERT_WECOM_WEBHOOK_URL = env("ALERT_WECOM_WEBHOOK_URL")
+    ALERT_SMTP_HOST = env("ALERT_SMTP_HOST")
+    ALERT_SMTP_PORT = env_int("ALERT_SMTP_PORT", 465)
+    ALERT_SMTP_SECURITY = env("ALERT_SMTP_SECURITY", "")  # ssl | starttls | none; default: ssl on 465, else starttls
+    ALERT_SMTP_USER = env("ALERT_SMTP_USER")
+    ALERT_SMTP_PASSWORD_FILE = env("ALERT_SMTP_PASSWORD_FILE")
+    ALERT_SMTP_FROM = env("ALERT_SMTP_FROM")
+    ALERT_SMTP_TO = env("ALERT_SMTP_TO")
+    ALERT_SMTP_CA_FILE = env("ALERT_SMTP_CA_FILE")
+    ALERT_TIMEOUT_SECONDS = float(env("ALERT_TIMEOUT_SECONDS", "10"))
+    ALERT_MAX_ATTEMPTS = env_int("ALERT_MAX_ATTEMPTS", 10)
+    ALERT_BACKOFF_MINUTES = env("ALERT_BACKOFF_MINUTES", "1,5,15,60,180")
+    ALERT_LINK_BASE_URL = env("ALERT_LINK_BASE_URL")
     # How many reverse proxies (nginx) stand in front; their X-Forwarded-For and -Proto headers are trusted.
     PROXY_COUNT = env_int("PROXY_COUNT", 0)
     # Trust their X-Forwarded-Host too; off because nginx passes the Host itself (proxy_set_header Host $host).

@@ -180,12 +180,34 @@ def without_credentials(url):
     return f"{scheme}://{authority.rsplit('@', 1)[1]}{slash}{path}"
 
 
+def owner_settings_problems(settings):
+    """The owner's settings (issue 13): a shipping mode the jobs know, alerts that can actually be sent."""
+    problems = []
+    if settings.get("SHIP_MODE") not in ("auto", "manual"):
+        problems.append(f"SHIP_MODE={settings.get('SHIP_MODE')!r} must be auto (the ship job marks paid orders "
+                        "shipped) or manual (the owner does).")
+    webhook = settings.get("ALERT_WECOM_WEBHOOK_URL")
+    if webhook and urlsplit(webhook).scheme != "https":
+        problems.append("ALERT_WECOM_WEBHOOK_URL must be the https URL WeCom gives the group robot "
+                        "(https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...).")
+    if settings.get("ALERT_SMTP_HOST"):
+        if not settings.get("ALERT_SMTP_TO"):
+            problems.append("ALERT_SMTP_TO is not set: ALERT_SMTP_HOST is, but the alerts would go to nobody.")
+        if (settings.get("ALERT_SMTP_SECURITY") or "").lower() not in ("", "ssl", "starttls", "none"):
+            problems.append("ALERT_SMTP_SECURITY must be ssl, starttls or none.")
+        password_file = settings.get("ALERT_SMTP_PASSWORD_FILE")
+        if password_file and not Path(password_file).is_file():
+            problems.append(f"ALERT_SMTP_PASSWORD_FILE {password_file} does not exist.")
+    return problems
+
+
 PRODUCTION_RULES = (
     secret_key_problems, wechatpay_url_problems, notify_url_problems, required_wechatpay_problems,
-    verification_key_problems, key_file_problems, sandbox_key_problems,
+    verification_key_problems, key_file_problems, sandbox_key_problems, owner_settings_problems,
 )
 # Staging serves like production but may talk to the local sandbox with its generated keys.
 STAGING_RULES = (
     secret_key_problems, notify_url_is_set, required_wechatpay_problems, verification_key_problems, key_file_problems,
+    owner_settings_problems,
 )
 RULES = {"production": PRODUCTION_RULES, "staging": STAGING_RULES, "testing": (not_dev_secret_key,)}

@@ -3,16 +3,7 @@ from flask import session
 
 from core.clock import format_local_time
 from core.money import format_fen
-from core.vocabulary import (
-    AttemptStatus,
-    BillRunStatus,
-    DifferenceAction,
-    DifferenceKind,
-    OrderStatus,
-    PaymentChannel,
-    RefundStatus,
-    state_label,
-)
+from core.vocabulary import VOCABULARIES, courier_text, state_label
 from services.cart import cart_count
 
 
@@ -20,12 +11,9 @@ def register_template_helpers(app):
     app.add_template_filter(format_fen, "money")
     app.add_template_filter(format_local_time, "localtime")
     app.add_template_filter(state_label, "state_label")
-    app.add_template_global(OrderStatus, "OrderStatus")
-    app.add_template_global(RefundStatus, "RefundStatus")
-    app.add_template_global(PaymentChannel, "PaymentChannel")
-    app.add_template_global(AttemptStatus, "AttemptStatus")
-    for vocabulary in (BillRunStatus, DifferenceKind, DifferenceAction):
+    for vocabulary in VOCABULARIES:  # templates read labels as OrderStatus.label_of(value) and so on
         app.add_template_global(vocabulary, vocabulary.__name__)
+    app.add_template_global(courier_text, "courier_text")
 
     @app.context_processor
     def shop_globals():

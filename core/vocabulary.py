@@ -206,5 +206,79 @@ def state_label(value: str | None, *, refund: bool = False) -> str:
     return "" if value is None else str(value)
 
 
+# ---- The owner runs the shop (issue 13): stock, shipping, alerts ----
+
+
+class StockReason(Vocabulary):
+    """Why a product's stock changed: one row of the stock log each time."""
+
+    INITIAL = "initial", "新建商品"
+    SALE = "sale", "下单占用"
+    RELEASE = "release", "订单关闭，退回库存"
+    REPAID = "repaid", "关闭后收到付款，重新占用"
+    REFUND_RETURN = "refund_return", "退款退回库存"
+    RESTOCK = "restock", "补货"
+    WRITE_OFF = "write_off", "报损出库"
+    CORRECTION = "correction", "盘点更正"
+    SET = "set", "修改库存数"
+
+
+# What the owner may pick for a relative change (+N / -N); the rest are written by the shop itself.
+OWNER_STOCK_REASONS = (StockReason.RESTOCK, StockReason.WRITE_OFF, StockReason.CORRECTION)
+
+
+class Courier(Vocabulary):
+    """Couriers most small shops in China ship with; OTHER takes a name the owner types."""
+
+    SF = "sf", "顺丰速运"
+    ZTO = "zto", "中通快递"
+    YTO = "yto", "圆通速递"
+    STO = "sto", "申通快递"
+    YUNDA = "yunda", "韵达快递"
+    JTEXPRESS = "jtexpress", "极兔速递"
+    EMS = "ems", "EMS 邮政特快"
+    JD = "jd", "京东物流"
+    DEPPON = "deppon", "德邦快递"
+    YZPY = "yzpy", "邮政快递包裹"
+    OTHER = "other", "其他快递"
+
+
+class ShipMode(Vocabulary):
+    """SHIP_MODE: who marks paid orders shipped."""
+
+    AUTO = "auto", "自动标记发货（定时任务）"
+    MANUAL = "manual", "店主手动发货"
+
+
+class AlertKind(Vocabulary):
+    """What the owner is told about, through the outbox."""
+
+    ORDER_PAID = "order_paid", "新订单已支付"
+    ATTENTION = "attention", "订单需处理"
+    REFUND_FAILED = "refund_failed", "退款失败"
+    TEST = "test", "测试提醒"
+
+
+class AlertChannel(Vocabulary):
+    WECOM = "wecom", "企业微信群机器人"
+    EMAIL = "email", "邮件"
+
+
+class AlertStatus(Vocabulary):
+    PENDING = "pending", "待发送"
+    SENT = "sent", "已发送"
+    FAILED = "failed", "发送失败，已放弃"
+
+
 VOCABULARIES = (OrderStatus, PaymentChannel, AttemptStatus, EventKind, NotificationType, Outcome, TradeState,
-                RefundStatus, PaymentErrorCode, BillRunStatus, DifferenceKind, DifferenceAction)
+                RefundStatus, PaymentErrorCode, BillRunStatus, DifferenceKind, DifferenceAction, StockReason, Courier,
+                ShipMode, AlertKind, AlertChannel, AlertStatus)
+
+
+def courier_text(courier: str | None, courier_name: str | None = None) -> str:
+    """What to show for an order's courier: the label, or the name the owner typed for "other"."""
+    if not courier:
+        return ""
+    if courier == Courier.OTHER and courier_name:
+        return courier_name
+    return Courier.label_of(courier)

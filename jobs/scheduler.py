@@ -20,6 +20,7 @@ from flask.cli import AppGroup
 
 from core.clock import utcnow
 from http_policy import configure_logging
+from jobs.alerts import send_alerts
 from jobs.bills import reconcile_bills
 from jobs.certificates import refresh_certificates
 from jobs.common import JobSummary
@@ -37,6 +38,7 @@ JOBS = {
     "expire": expire_orders,
     "refunds": follow_up_refunds,
     "ship": ship_orders,
+    "alerts": send_alerts,
     "certificates": refresh_certificates,
     "bills": reconcile_bills,
 }

@@ -96,6 +96,10 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch mode rebuilds a table to alter it; rows of other tables pointing at it must not be
+            # checked while it is briefly gone (the pragma only works outside a transaction, so first).
+            connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

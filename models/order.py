@@ -93,6 +93,10 @@ class Order(Base):
     claimed_until: Mapped[datetime | None]
     # Set when the owner must look at the order (paid after close without stock, refund failed).
     attention: Mapped[str | None] = mapped_column(String(200))
+    # Who carries it (a core.vocabulary.Courier; courier_name only for OTHER) and its tracking number.
+    courier: Mapped[str | None] = mapped_column(String(20))
+    courier_name: Mapped[str | None] = mapped_column(String(40))
+    tracking_no: Mapped[str | None] = mapped_column(String(40))
 
     items: Mapped[list["OrderItem"]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"

@@ -101,7 +101,7 @@ def cart_lines(session) -> tuple[list[CartLine], int]:
     products = {
         product.id: product
         for product in db.session.scalars(
-            select(Product).where(Product.id.in_(cart), Product.active.is_(True))
+            select(Product).where(Product.id.in_(cart), Product.on_sale)
         )
     }
     lines = [CartLine(products[pid], quantity) for pid, quantity in cart.items() if pid in products]
@@ -118,7 +118,7 @@ def cart_count(session) -> int:
         return 0
     try:
         active_ids = set(
-            db.session.scalars(select(Product.id).where(Product.id.in_(cart), Product.active.is_(True)))
+            db.session.scalars(select(Product.id).where(Product.id.in_(cart), Product.on_sale))
         )
     except SQLAlchemyError:
         # Rendering an error page after a database failure: count what the session holds.

@@ -4,12 +4,13 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from core.vocabulary import OrderStatus
+from core.vocabulary import OrderStatus, StockReason
 from extensions import db
 from models import Delivery, Order, OrderItem, Product, new_out_trade_no
+from services import stock
 from services.use_case import use_case
 
 
@@ -95,7 +96,7 @@ def place_order(
         )
         for product_id, quantity in items:
             product = products.get(product_id)
-            if product is None or not product.active:
+            if product is None or not product.on_sale:
                 raise CheckoutError("购物车中有商品已下架，请返回购物车查看。")
             if not (type(quantity) is int and 1 <= quantity <= maximum):  # bools and floats too
                 raise CheckoutError(f"「{product.name}」的数量须在 1 到 {maximum} 之间。")
@@ -104,12 +105,7 @@ def place_order(
                 product_id=product.id, product_name=product.name,
                 unit_price_fen=product.price_fen, quantity=quantity,
             ))
-            reserved = db.session.execute(
-                update(Product)
-                .where(Product.id == product.id, Product.stock >= quantity, Product.active.is_(True))
-                .values(stock=Product.stock - quantity)
-            )
-            if reserved.rowcount != 1:
+            if not stock.take(product.id, quantity, StockReason.SALE, order=order, on_sale_only=True):
                 raise CheckoutError(f"「{product.name}」库存不足，已被其他顾客买走，请返回购物车修改数量。")
         order.total_fen = sum(item.line_total_fen for item in order.items)
         db.session.add(order)

@@ -33,12 +33,17 @@ def ship_refusal(order_id: int) -> str | None:
 
 
 @use_case
-def ship_order(order_id: int, now: datetime, by: str | None = None) -> str | None:
-    """Mark one order shipped if the rule allows it; commit. Returns None when shipped, else the reason."""
+def ship_order(order_id: int, now: datetime, by: str | None = None, tracking: dict | None = None) -> str | None:
+    """Mark one order shipped if the rule allows it; commit. Returns None when shipped, else the reason.
+
+    ``tracking`` (courier, courier_name, tracking_no: services/shipping.py) is written by the same UPDATE.
+    """
     refusal = ship_refusal(order_id)
-    if refusal is None and transition(order_id, OrderStatus.SHIPPED, where=shippable(), shipped_at=now):
+    tracking = tracking or {}
+    if refusal is None and transition(order_id, OrderStatus.SHIPPED, where=shippable(), shipped_at=now, **tracking):
         outcome = Outcome.SHIPPED_BY_OWNER if by else Outcome.SHIPPED
-        record_event(order_id, EventKind.SHIP, now, outcome=outcome, detail={"by": by} if by else None)
+        detail = {"by": by, "tracking_no": tracking.get("tracking_no")} if by else None
+        record_event(order_id, EventKind.SHIP, now, outcome=outcome, detail=detail)
         db.session.commit()
         return None
     db.session.rollback()

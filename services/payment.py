@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from core.vocabulary import (
     PAID_STATUSES,
+    AlertKind,
     AttemptStatus,
     EventKind,
     OrderStatus,
@@ -26,9 +27,10 @@ from core.vocabulary import (
     TradeState,
 )
 from extensions import db
-from models import Order, OrderItem, PaymentAttempt, PaymentEvent, Product, Refund
+from models import Order, PaymentAttempt, PaymentEvent, Refund
 from models.order import transition_sources
 from payments import PaymentError, Transaction, get_gateway
+from services import alerts, stock
 from services.use_case import use_case
 
 log = logging.getLogger("shop.payments")
@@ -148,24 +150,12 @@ def check_transaction(attempt: PaymentAttempt, total_fen: int, txn: Transaction)
 
 
 def release_stock(order_id: int) -> None:
-    for item in db.session.scalars(select(OrderItem).filter_by(order_id=order_id)):
-        db.session.execute(
-            update(Product).where(Product.id == item.product_id).values(stock=Product.stock + item.quantity)
-        )
+    stock.release_order(order_id)  # relative UPDATEs, each logged (services/stock.py)
 
 
 def rereserve_stock(order_id: int) -> list[str]:
     """Take stock again for an order paid after its close; return the lines that could not be had."""
-    short = []
-    for item in db.session.scalars(select(OrderItem).filter_by(order_id=order_id)):
-        taken = db.session.execute(
-            update(Product)
-            .where(Product.id == item.product_id, Product.stock >= item.quantity)
-            .values(stock=Product.stock - item.quantity)
-        ).rowcount
-        if not taken:
-            short.append(f"{item.product_name}×{item.quantity}")
-    return short
+    return stock.rereserve_order(order_id)
 
 
 def refund_extra_payment(attempt: PaymentAttempt, txn: Transaction, now: datetime) -> None:
@@ -207,8 +197,10 @@ def apply_transaction(attempt: PaymentAttempt, txn: Transaction, now: datetime) 
                     update(Order).where(Order.id == order_id)
                     .values(attention="关闭后收到付款，库存不足：" + "、".join(short))
                 )
+                alerts.enqueue(AlertKind.ATTENTION, order_id, now=now)  # the outbox, same transaction
             log.warning("order %s paid after close; short: %s", order_id, short or "none")
         if left:
+            alerts.enqueue(AlertKind.ORDER_PAID, order_id, now=now)  # the outbox, same transaction
             return Outcome.PAID
         kept = db.session.scalar(select(Order.transaction_id).where(Order.id == order_id))
         if attempt_was is not None and kept != txn.transaction_id:

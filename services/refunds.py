@@ -10,6 +10,7 @@ from core.money import fen_to_yuan
 from core.vocabulary import (
     FINAL_REFUND_STATUSES,
     PAID_STATUSES,
+    AlertKind,
     EventKind,
     Outcome,
     PaymentErrorCode,
@@ -18,6 +19,7 @@ from core.vocabulary import (
 from extensions import db
 from models import Order, PaymentAttempt, Refund
 from payments import Notification, NotificationRejected, PaymentError, RefundResult, get_gateway
+from services import alerts
 from services.payment import finish_reads, record_event
 from services.use_case import use_case
 
@@ -136,6 +138,7 @@ def apply_refund_result(refund: Refund, result: RefundResult, now: datetime) -> 
         update(Order).where(Order.id == refund.order_id)
         .values(attention=f"{what} {refund.out_refund_no} 失败（{RefundStatus.label_of(result.status)}），请人工处理")
     )
+    alerts.enqueue(AlertKind.REFUND_FAILED, refund.order_id, refund_id=refund.id, now=now)  # the outbox
     return Outcome.REFUND_FAILED
 
 

@@ -61,7 +61,8 @@ def database_url(tmp_path):
 @pytest.fixture
 def app_config(request, database_url):
     """Overrides for create_app(); a module may override this fixture to add to it before `app` is built."""
-    config = {"ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": SECRET_KEY}
+    config = {"ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": SECRET_KEY,
+              "MEDIA_DIR": str(request.getfixturevalue("tmp_path") / "media")}
     if request.node.get_closest_marker("wechatpay"):
         wechat = request.getfixturevalue("wechat")
         config.update(SANDBOX_KEY_DIR=str(wechat.keys.directory), WECHATPAY_URL=wechat.url,

@@ -113,6 +113,7 @@ def test_jobs_run_once_runs_every_job_in_order(app, runner, no_notifications, pl
         "job=expire checked=0 paid=0 closed=0 shipped=0 settled=0 errors=0",
         "job=refunds checked=0 paid=0 closed=0 shipped=0 settled=0 errors=0",
         "job=ship checked=1 paid=0 closed=0 shipped=1 settled=0 errors=0",
+        "job=alerts checked=0 paid=0 closed=0 shipped=0 settled=0 errors=0",  # no alert channel configured
         "job=certificates checked=0 paid=0 closed=0 shipped=0 settled=0 errors=0",  # public-key mode: none
         "job=bills checked=7 paid=0 closed=0 shipped=0 settled=7 errors=0",  # the last 7 days: no trades
     ]

@@ -32,7 +32,8 @@ def path_for(rule, values):
     """A URL for a GET rule, its parameters filled from ``values`` (real slugs, tokens and ids)."""
     path = rule.rule
     for argument in rule.arguments:
-        path = path.replace(f"<{argument}>", str(values[argument])).replace(f"<int:{argument}>", str(values[argument]))
+        for form in (f"<{argument}>", f"<int:{argument}>", f"<path:{argument}>"):
+            path = path.replace(form, str(values[argument]))
     return path
 
 
@@ -40,7 +41,8 @@ def test_no_get_route_answers_5xx_to_hostile_query_strings(app, owner_client, ma
     order = make_order()
     with app.app_context():
         values = {"slug": db.session.scalar(select(Category.slug)), "token": order.token, "order_id": order.id,
-                  "day": "2026-11-26"}
+                  "day": "2026-11-26", "product_id": order.product_id,
+                  "name": "products/" + "0" * 32 + "-480.jpg"}
         product_slug = db.session.scalar(select(Product.slug))
         rules = [rule for rule in app.url_map.iter_rules() if "GET" in rule.methods and rule.endpoint != "static"]
     anonymous = app.test_client()

@@ -41,4 +41,4 @@ def private_pages(response):
     return response
 
 
-from blueprints.admin import auth, reconciliation, routes  # noqa: E402,F401
+from blueprints.admin import alerts, auth, products, reconciliation, routes, shipping  # noqa: E402,F401

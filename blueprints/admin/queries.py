@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 from sqlalchemy import Select, case, exists, func, or_, select
+from sqlalchemy.orm import selectinload
 
 from blueprints.admin.forms import ATTENTION_FILTER, REFUNDED_FILTER
 from core.clock import china_day_start
@@ -38,7 +39,8 @@ def order_conditions(status=None, date_from=None, date_to=None, q=None) -> list:
 
 def filtered_orders(conditions) -> Select:
     """Orders matching ``conditions``, newest first."""
-    return select(Order).where(*conditions).order_by(Order.created_at.desc(), Order.id.desc())
+    return (select(Order).where(*conditions).options(selectinload(Order.items))
+            .order_by(Order.created_at.desc(), Order.id.desc()))
 
 
 def order_totals(conditions) -> Select:

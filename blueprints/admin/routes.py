@@ -15,6 +15,7 @@ from blueprints.admin import bp
 from blueprints.admin.csv_export import orders_csv
 from blueprints.admin.forms import OrderFilterForm, RefundForm
 from blueprints.admin.queries import filtered_orders, order_conditions, order_totals
+from blueprints.admin.shipping import TrackingForm
 from blueprints.forms import EmptyForm
 from blueprints.paging import page_number
 from core.clock import format_local_time, utcnow
@@ -31,6 +32,7 @@ from core.vocabulary import (
 from extensions import db
 from models import Order, PaymentEvent, Refund
 from payments import PaymentError
+from services import stock
 from services.fulfilment import ship_order
 from services.payment import PaymentMismatch, close_order, refresh_order
 from services.refunds import RefundRefused, create_refund, refresh_refund, refundable_fen
@@ -42,6 +44,7 @@ DETAIL_LABELS = {
     "trade_state": "交易状态", "trade_state_desc": "说明", "transaction_id": "微信支付单号",
     "total_fen": "金额", "success_time": "完成时间", "out_refund_no": "退款单号", "refund_id": "微信退款单号",
     "status": "退款状态", "refund_fen": "退款金额", "amount_fen": "金额", "message": "信息", "by": "操作人",
+    "tracking_no": "运单号",
 }
 UNAVAILABLE = "微信支付暂时不可用，请稍后重试。"
 MISMATCH = "微信支付返回的信息与本订单不符（金额或商户号），未做任何更改，请联系技术人员核对。"
@@ -144,11 +147,12 @@ def render_order(order: Order, refund_form: RefundForm | None = None, status: in
     refundable = refundable_fen(order.id) if can_refund else 0
     if refund_form is None:
         refund_form = RefundForm(formdata=None, amount=fen_to_yuan(refundable) if refundable else "")
+    returnable = {pid: left for pid, left in stock.returnable_units(order.id).items() if left > 0} if can_refund else {}
     return render_template(
         "admin/order.html", order=order, items=order.items, refunds=refunds, events=event_rows(order.id),
         attempts=order.attempts,
         refundable_fen=refundable, can_refund=can_refund and refundable > 0, refund_form=refund_form,
-        form=EmptyForm(),
+        form=EmptyForm(), tracking=TrackingForm(formdata=None), returnable=returnable,
     ), status
 
 
@@ -264,6 +268,10 @@ def refund(order_id):
         # The page was out of date (another refund, or the same form sent twice): ask again.
         form.amount.errors.append("可退金额已变化（可能刚有另一笔退款），请核对后重新提交。")
         return render_order(order, form, 409)
+    units = units_to_return(order)
+    if units is None:
+        form.amount.errors.append("退回库存的件数须是 0 到该商品还能退回的件数之间的整数。")
+        return render_order(order, form, 400)
     try:
         refund = create_refund(order, form.amount_fen, (form.reason.data or "").strip(), utcnow())
     except RefundRefused as refused:
@@ -272,9 +280,11 @@ def refund(order_id):
     except PaymentError as error:
         if error.retryable:
             flash("微信支付暂时没有答复，退款申请已记录，系统会自动向微信支付确认结果，请勿重复提交。", "error")
+            return_units(order, units)  # the refund is recorded: the units the owner has back go back too
         else:
-            flash(payment_error_message(error) + " 退款没有发生。", "error")
+            flash(payment_error_message(error) + " 退款没有发生，库存也没有变。", "error")
         return back_to(order)
+    return_units(order, units)
     amount = format_fen(refund.amount_fen)
     if refund.status == RefundStatus.SUCCESS:
         flash(f"退款 {amount} 已成功（退款单号 {refund.out_refund_no}）。", "success")
@@ -283,3 +293,28 @@ def refund(order_id):
     else:
         flash(f"退款 {amount} 未成功（{RefundStatus.label_of(refund.status)}），请人工处理。", "error")
     return back_to(order)
+
+
+def units_to_return(order: Order) -> dict[int, int] | None:
+    """The refund form's 退回库存 inputs (product id -> units); None if one is not a whole number in range."""
+    returnable = stock.returnable_units(order.id)
+    units = {}
+    for product_id, left in returnable.items():
+        raw = (request.form.get(f"return_{product_id}") or "0").strip()
+        if not raw.isdecimal() or int(raw) > left:
+            return None
+        if int(raw):
+            units[product_id] = int(raw)
+    return units
+
+
+def return_units(order: Order, units: dict[int, int]) -> None:
+    """Put the refunded units back into stock (logged), and say so."""
+    if not units:
+        return
+    try:
+        count = stock.return_refunded_units(order.id, units, current_user.username, utcnow())
+    except stock.StockRefused as refused:
+        flash(f"库存没有退回：{refused.message}", "error")
+        return
+    flash(f"已把 {count} 件商品放回库存。", "success")

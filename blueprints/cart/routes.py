@@ -44,7 +44,7 @@ def add():
     valid = form.validate_on_submit()
     if form.product_id.errors:
         abort(400, description=UNKNOWN_PRODUCT)
-    product = db.session.scalar(select(Product).filter_by(id=form.product_id.data, active=True))
+    product = db.session.scalar(select(Product).where(Product.id == form.product_id.data, Product.on_sale))
     if product is None:
         abort(400, description=UNKNOWN_PRODUCT)
     cart = read_cart(session)

@@ -13,7 +13,7 @@ SEARCH_MAX_LENGTH = 50
 
 
 def active_products():
-    return select(Product).where(Product.active.is_(True)).order_by(Product.id)
+    return select(Product).where(Product.on_sale).order_by(Product.id)
 
 
 def paginate(statement):
@@ -30,13 +30,14 @@ def render_product_page(product, form, status=200):
 def home():
     """Show every category that has products, with its first few products."""
     shelves = []
-    for category in db.session.scalars(select(Category).order_by(Category.position, Category.id)):
+    categories = select(Category).filter_by(visible=True).order_by(Category.position, Category.id)
+    for category in db.session.scalars(categories):
         products = db.session.scalars(
             active_products().where(Product.category_id == category.id).limit(HOME_PRODUCTS_PER_CATEGORY)
         ).all()
         if products:
             total = db.session.scalar(
-                select(func.count(Product.id)).where(Product.category_id == category.id, Product.active.is_(True))
+                select(func.count(Product.id)).where(Product.category_id == category.id, Product.on_sale)
             )
             shelves.append((category, products, total))
     return render_template("catalog/home.html", shelves=shelves)
@@ -45,7 +46,7 @@ def home():
 @bp.get("/c/<slug>")
 def category(slug):
     """Show one category's products, a page at a time."""
-    category = db.first_or_404(select(Category).filter_by(slug=slug))
+    category = db.first_or_404(select(Category).filter_by(slug=slug, visible=True))
     page = paginate(active_products().where(Product.category_id == category.id))
     return render_template("catalog/category.html", category=category, page=page)
 
@@ -53,7 +54,7 @@ def category(slug):
 @bp.get("/p/<slug>")
 def product(slug):
     """Show one active product with its add-to-cart form."""
-    product = db.first_or_404(select(Product).filter_by(slug=slug, active=True))
+    product = db.first_or_404(select(Product).where(Product.slug == slug, Product.on_sale))
     return render_product_page(product, AddToCartForm(product_id=product.id, quantity=1))
 
 

@@ -15,14 +15,7 @@ branch_labels = None
 depends_on = None
 
 
-def sqlite_foreign_keys(on: bool):
-    """SQLite rebuilds a table to drop a column (batch mode): references to it must not be checked meanwhile."""
-    if op.get_bind().dialect.name == "sqlite":
-        op.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
-
-
 def upgrade():
-    sqlite_foreign_keys(False)
     op.create_table(
         "payment_attempt",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -82,11 +75,9 @@ def upgrade():
     with op.batch_alter_table("order", schema=None) as batch_op:
         batch_op.drop_column("code_url_expires_at")
         batch_op.drop_column("code_url")
-    sqlite_foreign_keys(True)
 
 
 def downgrade():
-    sqlite_foreign_keys(False)
     with op.batch_alter_table("order", schema=None) as batch_op:
         batch_op.add_column(sa.Column("code_url", sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column("code_url_expires_at", sa.DateTime(), nullable=True))
@@ -110,4 +101,3 @@ def downgrade():
         batch_op.drop_index(batch_op.f("ix_payment_attempt_status"))
         batch_op.drop_index(batch_op.f("ix_payment_attempt_order_id"))
     op.drop_table("payment_attempt")
-    sqlite_foreign_keys(True)
