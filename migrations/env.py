@@ -100,6 +100,7 @@ def run_migrations_online():
             # Batch mode rebuilds a table to alter it; rows of other tables pointing at it must not be
             # checked while it is briefly gone (the pragma only works outside a transaction, so first).
             connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+            connection.commit()  # end the transaction SQLAlchemy began for it, or the migrations join it
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

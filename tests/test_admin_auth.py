@@ -55,6 +55,11 @@ ADMIN_ROUTES = [
     ("GET", "/admin/alerts"),
     ("POST", "/admin/alerts/test"),
     ("POST", "/admin/alerts/{id}/retry"),
+    # Daily reconciliation (issue 17).
+    ("GET", "/admin/reconciliation"),
+    ("GET", "/admin/reconciliation/{id}"),
+    ("GET", "/admin/reconciliation/{id}/bill.csv"),
+    ("POST", "/admin/reconciliation/run"),
 ]
 
 

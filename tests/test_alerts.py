@@ -270,7 +270,7 @@ def test_a_paid_order_is_alerted_by_the_notification_that_paid_it_while_the_robo
 @pytest.mark.wechatpay
 def test_a_payment_after_close_without_stock_alerts_paid_and_attention(app, webhook, make_order):
     """WeChat Pay confirms a payment for an order the shop had closed, and its last unit is gone meanwhile."""
-    from models import Order, Product
+    from models import Order, PaymentAttempt, Product
     from payments import Transaction, get_gateway
     from services.payment import apply_transaction, release_stock
 
@@ -283,8 +283,8 @@ def test_a_payment_after_close_without_stock_alerts_paid_and_attention(app, webh
         gateway = get_gateway()
         txn = Transaction(out_trade_no=order.out_trade_no, trade_state="SUCCESS", mchid=gateway.mchid,
                           appid=gateway.appid, total_fen=order.total_fen, currency="CNY", transaction_id="4200001")
-        row = db.session.get(Order, order.id)
-        assert apply_transaction(row, txn, utcnow()) == "paid"
+        attempt = db.session.scalar(db.select(PaymentAttempt).filter_by(out_trade_no=order.out_trade_no))
+        assert apply_transaction(attempt, txn, utcnow()) == "paid"
         db.session.commit()
     assert order_row(app, order.id).attention.startswith("关闭后收到付款，库存不足")
     assert sorted(kind for kind, *_ in outbox(app)) == ["attention", "order_paid"]

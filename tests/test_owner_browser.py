@@ -47,8 +47,8 @@ def checkout(page, live_shop, slug, name, mobile):
     page.get_by_label("手机号").fill(mobile)
     page.get_by_label("收货地址").fill("杭州市西湖区文三路 100 号")
     page.get_by_role("button", name=re.compile("提交订单")).click()
-    page.wait_for_url(re.compile(r"/pay/[^/]+$"))
-    return page.url.rsplit("/", 1)[1]
+    page.wait_for_url(re.compile(r"/pay/[^/#]+(#.*)?$"))  # inside WeChat, after its OAuth (which keeps a fragment)
+    return page.url.split("#")[0].rsplit("/", 1)[1]
 
 
 def order_for(app, token):
