@@ -1,8 +1,12 @@
-"""Catalog: categories and the products a customer can buy."""
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+"""Catalog: categories and the products a customer can buy, and the search terms products are found by."""
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, delete, event, insert, inspect, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core.search import TERM_MAX_LENGTH, weighted_terms
 from models.base import Base
+
+# How much a query term counts when found in each field (core.search.weighted_terms adds them up).
+NAME_WEIGHT, CATEGORY_WEIGHT, DESCRIPTION_WEIGHT = 4, 2, 1
 
 
 class Category(Base):
@@ -32,6 +36,8 @@ class Product(Base):
     stock: Mapped[int] = mapped_column(default=0)
     # File name under static/products/ (generated locally by `flask seed-demo`).
     image: Mapped[str | None] = mapped_column(String(120))
+    # What the image shows, for people who cannot see it (the product page's alt; cards keep alt="").
+    image_alt: Mapped[str] = mapped_column(String(120), default="", server_default="")
     active: Mapped[bool] = mapped_column(default=True)
 
     category: Mapped[Category] = relationship(back_populates="products")
@@ -39,3 +45,69 @@ class Product(Base):
     @property
     def in_stock(self) -> bool:
         return self.stock > 0
+
+
+class ProductSearchTerm(Base):
+    """One term a product is found under, with its weight: the search index, kept by the events below."""
+
+    __tablename__ = "product_search_term"
+
+    term: Mapped[str] = mapped_column(String(TERM_MAX_LENGTH), primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"), primary_key=True,
+                                            index=True)
+    weight: Mapped[int]
+
+
+def product_terms(name: str, category_name: str, description: str) -> dict[str, int]:
+    """The search terms of one product and their weights."""
+    return weighted_terms([(name, NAME_WEIGHT), (category_name, CATEGORY_WEIGHT), (description, DESCRIPTION_WEIGHT)])
+
+
+def reindex_products(connection, product_ids=None) -> int:
+    """Write the search terms of the given products (all when None) on ``connection``; return how many.
+
+    Runs inside the caller's transaction: the ORM events below call it during the flush that changes a
+    product's name, description or category, so the index never disagrees with what is committed.
+    """
+    query = select(Product.id, Product.name, Product.description, Category.name).join(Category)
+    if product_ids is not None:
+        query = query.where(Product.id.in_(list(product_ids)))
+    rows = connection.execute(query).all()
+    if not rows:
+        return 0
+    ids = [row[0] for row in rows]
+    table = ProductSearchTerm.__table__
+    for start in range(0, len(ids), 500):
+        connection.execute(delete(table).where(table.c.product_id.in_(ids[start:start + 500])))
+    batch = []
+    for product_id, name, description, category_name in rows:
+        for term, weight in product_terms(name, category_name, description or "").items():
+            batch.append({"term": term, "product_id": product_id, "weight": weight})
+            if len(batch) >= 5000:
+                connection.execute(insert(table), batch)
+                batch = []
+    if batch:
+        connection.execute(insert(table), batch)
+    return len(ids)
+
+
+SEARCHED_PRODUCT_FIELDS = ("name", "description", "category_id", "category")
+
+
+@event.listens_for(Product, "after_insert")
+def index_new_product(_mapper, connection, product):
+    reindex_products(connection, [product.id])
+
+
+@event.listens_for(Product, "after_update")
+def reindex_changed_product(_mapper, connection, product):
+    state = inspect(product)
+    if any(state.attrs[field].history.has_changes() for field in SEARCHED_PRODUCT_FIELDS):
+        reindex_products(connection, [product.id])
+
+
+@event.listens_for(Category, "after_update")
+def reindex_renamed_category(_mapper, connection, category):
+    if inspect(category).attrs.name.history.has_changes():
+        ids = connection.execute(select(Product.id).where(Product.category_id == category.id)).scalars().all()
+        reindex_products(connection, ids)
