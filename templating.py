@@ -7,12 +7,20 @@ from core.vocabulary import OrderStatus, RefundStatus, state_label
 from services.cart import cart_count
 
 
+def invalid_fields(form) -> list:
+    """The fields of ``form`` a person can fix that have errors, in the form's order (hidden ones aside)."""
+    if form is None:
+        return []
+    return [field for field in form if field.errors and field.type not in ("HiddenField", "CSRFTokenField")]
+
+
 def register_template_helpers(app):
     app.add_template_filter(format_fen, "money")
     app.add_template_filter(format_local_time, "localtime")
     app.add_template_filter(state_label, "state_label")
     app.add_template_global(OrderStatus, "OrderStatus")
     app.add_template_global(RefundStatus, "RefundStatus")
+    app.add_template_global(invalid_fields, "invalid_fields")
 
     @app.context_processor
     def shop_globals():
