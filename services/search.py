@@ -2,8 +2,9 @@
 
 One indexed lookup per query on SQLite and PostgreSQL alike: the products having enough of the query's
 terms, ranked by a whole-name match first, then how many terms they have and where (name 4, category 2,
-description 1), in-stock before sold out. A query whose bigrams find nothing is tried once more by its
-single characters ("绿茶" then finds a product with 绿 and 茶 anywhere in its name, category or description).
+description 1), in-stock before sold out, and shorter names (more of them is the query) first. A query
+whose bigrams find nothing is tried once more by its single characters ("绿茶" then finds a product with 绿
+and 茶 anywhere in its name, category or description).
 """
 from math import ceil
 
@@ -32,7 +33,7 @@ def _ranked(terms: list[str], minimum: int, text: str) -> Select:
         .order_by(
             case((Product.name.icontains(text, autoescape=True), 1), else_=0).desc(),
             matches.c.matched.desc(), matches.c.score.desc(),
-            case((Product.stock > 0, 1), else_=0).desc(), Product.id,
+            case((Product.stock > 0, 1), else_=0).desc(), func.length(Product.name), Product.id,
         )
     )
 
