@@ -205,3 +205,13 @@ class GatewaySpy:
             return getattr(self._inner, name)(*args, **kwargs)
 
         return call
+
+
+# Browser sizes of the checks, with the User-Agent of the browser each stands for.
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True,
+         "user_agent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+                       "Chrome/130.0.0.0 Mobile Safari/537.36"}
+COMPUTER = {"viewport": {"width": 1280, "height": 800},
+            "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                          "Chrome/130.0.0.0 Safari/537.36"}
+SIZES = {"phone": PHONE, "computer": COMPUTER}
