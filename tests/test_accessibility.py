@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import requires
 from core.clock import utcnow
 from core.vocabulary import OrderStatus
 from extensions import db
 from models import Order, Product
+from tests.conftest import requires
 from tests.helpers import SIZES, fill_delivery
 
 pytestmark = pytest.mark.browser
