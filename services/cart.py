@@ -5,6 +5,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.money import format_fen
 from extensions import db
 from models import Product
 
@@ -141,8 +142,6 @@ def refill_from_order(session, items) -> Refill:
     cut to the stock and CART_MAX_QUANTITY (added to what the cart already holds), and a price that moved
     since the order is named. The cart only ever holds product ids and quantities.
     """
-    from core.money import format_fen  # ground level: the cart's messages name amounts
-
     cart = read_cart(session)
     maximum = current_app.config["CART_MAX_QUANTITY"]
     wanted = {}

@@ -91,3 +91,13 @@ def test_wechat_pay_is_asked_for_the_total_with_shipping(app, wechat, live_shop,
     order = only_order(app)
     assert order.token == token and order.total_fen == 5550
     assert wechat.order(order.out_trade_no)["amount"]["total"] == 5550
+
+
+def test_production_refuses_a_negative_shipping_setting(database_url, tmp_path):
+    from app import create_app
+    from settings_check import UnsafeSettings
+    from tests.helpers import production_settings
+
+    with pytest.raises(UnsafeSettings) as caught:
+        create_app(production_settings(tmp_path, SQLALCHEMY_DATABASE_URI=database_url, SHIPPING_FEE_FEN=-500))
+    assert "SHIPPING_FEE_FEN must be a whole number of fen, 0 or more" in str(caught.value)
