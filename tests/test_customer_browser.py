@@ -164,7 +164,8 @@ def test_the_region_selects_work_with_and_without_javascript(app, live_shop, new
 
 
 def test_search_finds_what_a_customer_types(app, live_shop, new_page, make_product):
-    for name, category in [("云南普洱熟茶饼 357g", "茶饮"), ("西湖龙井 明前特级 100g", "茶饮"), ("手工黑芝麻糖", "零食")]:
+    for name, category in [("云南普洱熟茶饼 357g", "茶饮"), ("西湖龙井 明前特级 100g", "茶饮"),
+                           ("手工黑芝麻糖", "零食")]:
         make_product(name=name, category=category)
     page = new_page()
     page.goto(live_shop)
