@@ -78,10 +78,10 @@ class CheckoutForm(FlaskForm):
             city = self.city.data = ""
         if (self.district.data or "") not in regions.districts(province, city):
             self.district.data = ""
-        self.province.choices = [("", "请选择省份")] + [(name, name) for name in regions.provinces()]
-        self.city.choices = [("", "请选择城市" if province else "请先选择省份")] + [
+        self.province.choices = [("", "请选择")] + [(name, name) for name in regions.provinces()]
+        self.city.choices = [("", "请选择" if province else "先选省份")] + [
             (name, name) for name in regions.cities(province)]
-        self.district.choices = [("", "请选择区县" if city else "请先选择城市")] + [
+        self.district.choices = [("", "请选择" if city else "先选城市")] + [
             (name, name) for name in regions.districts(province, city)]
 
     def validate_province(self, field):

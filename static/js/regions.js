@@ -26,11 +26,11 @@
 
     function fillDistricts() {
       var names = cities()[city.value] || [];
-      fill(district, names, city.value ? "请选择区县" : "请先选择城市");
+      fill(district, names, city.value ? "请选择" : "先选城市");
     }
 
     function fillCities() {
-      fill(city, Object.keys(cities()), province.value ? "请选择城市" : "请先选择省份");
+      fill(city, Object.keys(cities()), province.value ? "请选择" : "先选省份");
       fillDistricts();
     }
 
