@@ -146,6 +146,9 @@ def test_the_region_selects_work_with_and_without_javascript(app, live_shop, new
     page.goto(f"{live_shop}/p/{slug}")
     page.get_by_role("button", name="加入购物车").click()
     page.goto(f"{live_shop}/checkout")
+    # The summary does not push the form below the first screen, on a phone too.
+    name_box, viewport = page.get_by_label("收货人").bounding_box(), page.viewport_size
+    assert name_box["y"] + name_box["height"] <= viewport["height"]
     refresh = page.get_by_role("button", name="更新城市和区县")
     assert refresh.count() == (0 if javascript else 1)
 

@@ -29,7 +29,7 @@ def upgrade():
         batch_op.add_column(sa.Column("district", sa.String(length=20), server_default="", nullable=False))
         batch_op.add_column(sa.Column("address_detail", sa.String(length=120), server_default="", nullable=False))
         batch_op.create_check_constraint(
-            "shipping_fen_within_total", "shipping_fen >= 0 AND shipping_fen <= total_fen")
+            batch_op.f("ck_order_shipping_fen_within_total"), "shipping_fen >= 0 AND shipping_fen <= total_fen")
     with op.batch_alter_table("product", schema=None) as batch_op:
         batch_op.add_column(sa.Column("image_alt", sa.String(length=120), server_default="", nullable=False))
     term_table = op.create_table(
@@ -65,7 +65,7 @@ def downgrade():
     with op.batch_alter_table("product", schema=None) as batch_op:
         batch_op.drop_column("image_alt")
     with op.batch_alter_table("order", schema=None) as batch_op:
-        batch_op.drop_constraint("shipping_fen_within_total", type_="check")
+        batch_op.drop_constraint(batch_op.f("ck_order_shipping_fen_within_total"), type_="check")
         batch_op.drop_column("address_detail")
         batch_op.drop_column("district")
         batch_op.drop_column("city")
