@@ -1,6 +1,6 @@
 """Catalog: categories and the products a customer can buy, and the search terms products are found by."""
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, delete, event, insert, inspect, select
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from core.search import TERM_MAX_LENGTH, weighted_terms
 from models.base import Base
@@ -66,8 +66,9 @@ def product_terms(name: str, category_name: str, description: str) -> dict[str, 
 def reindex_products(connection, product_ids=None) -> int:
     """Write the search terms of the given products (all when None) on ``connection``; return how many.
 
-    Runs inside the caller's transaction: the ORM events below call it during the flush that changes a
-    product's name, description or category, so the index never disagrees with what is committed.
+    Runs inside the caller's transaction: the session event below calls it right after the flush that changes a
+    product's name, description or category, so the index never disagrees with what is committed. (A bulk
+    UPDATE statement bypasses the ORM: call this for the products it changed.)
     """
     query = select(Product.id, Product.name, Product.description, Category.name).join(Category)
     if product_ids is not None:
@@ -94,20 +95,23 @@ def reindex_products(connection, product_ids=None) -> int:
 SEARCHED_PRODUCT_FIELDS = ("name", "description", "category_id", "category")
 
 
-@event.listens_for(Product, "after_insert")
-def index_new_product(_mapper, connection, product):
-    reindex_products(connection, [product.id])
-
-
-@event.listens_for(Product, "after_update")
-def reindex_changed_product(_mapper, connection, product):
-    state = inspect(product)
-    if any(state.attrs[field].history.has_changes() for field in SEARCHED_PRODUCT_FIELDS):
-        reindex_products(connection, [product.id])
-
-
-@event.listens_for(Category, "after_update")
-def reindex_renamed_category(_mapper, connection, category):
-    if inspect(category).attrs.name.history.has_changes():
-        ids = connection.execute(select(Product.id).where(Product.category_id == category.id)).scalars().all()
-        reindex_products(connection, ids)
+@event.listens_for(Session, "after_flush")
+def reindex_flushed_products(session, _flush_context):
+    """Reindex, once per flush, every product added or changed in name, description or category, and the
+    products of a renamed category: one DELETE and one bulk INSERT for a whole batch of products."""
+    product_ids, category_ids = set(), set()
+    for instance in session.new:
+        if isinstance(instance, Product):
+            product_ids.add(instance.id)
+    for instance in session.dirty:
+        state = inspect(instance)
+        if isinstance(instance, Product):
+            if any(state.attrs[field].history.has_changes() for field in SEARCHED_PRODUCT_FIELDS):
+                product_ids.add(instance.id)
+        elif isinstance(instance, Category) and state.attrs.name.history.has_changes():
+            category_ids.add(instance.id)
+    if category_ids:
+        product_ids.update(session.connection().execute(
+            select(Product.id).where(Product.category_id.in_(category_ids))).scalars())
+    if product_ids:
+        reindex_products(session.connection(), product_ids)
