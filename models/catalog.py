@@ -48,7 +48,7 @@ class Product(Base):
 
 
 class ProductSearchTerm(Base):
-    """One term a product is found under, with its weight: the search index, kept by the events below."""
+    """One term a product is found under, with its weight: the search index, kept by the session event below."""
 
     __tablename__ = "product_search_term"
 
