@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SANDBOX_KEY_DIR ?= instance/wechatpay
 export FLASK_APP := app
+# axe-core for the accessibility tests, from the npm registry at the version tests/a11y/package-lock.json pins.
+AXE := tests/a11y/node_modules/axe-core/axe.min.js
 
 .PHONY: run test test-shop test-sandbox lint bench setup db seed clean
 
@@ -17,6 +19,12 @@ $(STAMP): requirements.txt requirements-dev.txt sandbox/pyproject.toml
 
 setup: $(STAMP)
 
+# Without npm (a laptop) the accessibility tests skip; CI has it and they must run.
+$(AXE): tests/a11y/package.json tests/a11y/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd tests/a11y && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/axe-core/axe.min.js; \
+	else echo "npm not found: the accessibility tests will be skipped"; fi
+
 db: setup
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo --if-empty
@@ -28,7 +36,7 @@ run: db
 
 test: test-shop test-sandbox
 
-test-shop: setup
+test-shop: setup $(AXE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -67,11 +67,14 @@ def register_blueprints(app):
     from blueprints.catalog import bp as catalog_bp
     from blueprints.checkout import bp as checkout_bp
     from blueprints.health import bp as health_bp
+    from blueprints.info import bp as info_bp
     from blueprints.media import bp as media_bp
+    from blueprints.orders import bp as orders_bp
     from blueprints.pay import bp as pay_bp
     from blueprints.webhooks import bp as webhooks_bp
 
-    for blueprint in (catalog_bp, cart_bp, checkout_bp, pay_bp, webhooks_bp, admin_bp, health_bp, media_bp):
+    for blueprint in (catalog_bp, cart_bp, checkout_bp, pay_bp, orders_bp, info_bp, webhooks_bp, admin_bp,
+                      health_bp, media_bp):
         app.register_blueprint(blueprint)
 
 

@@ -62,6 +62,22 @@ class Config:
     RATELIMIT_STRATEGY = "fixed-window"
     # A counter store that fails must not take checkout down with it (the database has its own alarms).
     RATELIMIT_SWALLOW_ERRORS = True
+    # Shipping (integer fen): a flat fee per order, free once the lines reach FREE_SHIPPING_OVER_FEN
+    # (满 N 元包邮; 0 = no threshold). SHIPPING_FEE_FEN=0 ships everything free.
+    SHIPPING_FEE_FEN = env_int("SHIPPING_FEE_FEN", 0)
+    FREE_SHIPPING_OVER_FEN = env_int("FREE_SHIPPING_OVER_FEN", 0)
+    # Shop information for customers (footer, order pages, policy pages): customer service by phone and by
+    # WeChat ID, the ICP 备案号 every site served in mainland China shows, and the policy texts (files of
+    # plain text; empty: the shop's default wording, which states the shipping settings above).
+    SERVICE_PHONE = env("SERVICE_PHONE", "")
+    SERVICE_WECHAT = env("SERVICE_WECHAT", "")
+    SERVICE_HOURS = env("SERVICE_HOURS", "每天 9:00–21:00")
+    ICP_NUMBER = env("ICP_NUMBER", "")
+    SHIPPING_POLICY_FILE = env("SHIPPING_POLICY_FILE", "")
+    RETURN_POLICY_FILE = env("RETURN_POLICY_FILE", "")
+    # 我的订单: how many orders a browser remembers (newest first), and lookups by order number and mobile.
+    MY_ORDERS_MAX = env_int("MY_ORDERS_MAX", 20)
+    RATELIMIT_ORDER_LOOKUP = env("RATELIMIT_ORDER_LOOKUP", "5 per minute; 30 per hour")
     # Minutes a customer has to pay before the order is closed and its stock released.
     ORDER_PAY_TIMEOUT = env_int("ORDER_PAY_TIMEOUT", 30)
     SESSION_COOKIE_HTTPONLY = True
@@ -161,6 +177,11 @@ class DevelopmentConfig(Config):
     WECHATPAY_NOTIFY_URL = env("WECHATPAY_NOTIFY_URL", "http://127.0.0.1:5000/pay/notify")
     SANDBOX_PUBLIC_URL = env("SANDBOX_PUBLIC_URL", f"http://127.0.0.1:{SANDBOX_PORT}")
     SCHEDULER_EMBEDDED = env_bool("SCHEDULER_EMBEDDED", True)
+    # The demo shop charges ¥10 shipping, free from ¥99 (tests keep the base defaults: free shipping).
+    SHIPPING_FEE_FEN = env_int("SHIPPING_FEE_FEN", 1000)
+    FREE_SHIPPING_OVER_FEN = env_int("FREE_SHIPPING_OVER_FEN", 9900)
+    SERVICE_PHONE = env("SERVICE_PHONE", "400-000-0000")
+    SERVICE_WECHAT = env("SERVICE_WECHAT", "xiaoman-shop")
 
     @classmethod
     def init(cls, settings):
@@ -174,6 +195,11 @@ class TestingConfig(DevelopmentConfig):
     SECRET_KEY = env("SECRET_KEY") or secrets.token_urlsafe(32)
     SQLALCHEMY_DATABASE_URI = database_url("sqlite://")
     SCHEDULER_EMBEDDED = False
+    # Free shipping and no customer-service contact unless a test sets them.
+    SHIPPING_FEE_FEN = 0
+    FREE_SHIPPING_OVER_FEN = 0
+    SERVICE_PHONE = ""
+    SERVICE_WECHAT = ""
     # Tests start their own sandbox and pass its key folder in; none by default.
     SANDBOX_KEY_DIR = None
 

@@ -61,6 +61,15 @@ DEMO_CATALOG = [
 ]
 
 
+# The demo images are drawn shapes, and their alt text says so (Product.image_alt, read on the product page).
+MOTIF_ALT = {
+    "leaves": "示意图：淡绿底色上的几片茶叶", "cake": "示意图：一块圆形的普洱茶饼", "flower": "示意图：一朵白色的花",
+    "drops": "示意图：金黄色的水滴", "tiles": "示意图：方块状的芝麻糖", "rose": "示意图：一朵粉色玫瑰",
+    "stripes": "示意图：深红色的肉干条纹", "nuts": "示意图：散落的坚果", "cup": "示意图：一只青瓷茶杯",
+    "weave": "示意图：竹编纹理", "bowl": "示意图：一只青花瓷碗", "runner": "示意图：条纹桌旗",
+}
+
+
 @dataclass
 class SeedResult:
     categories: int = 0
@@ -88,6 +97,7 @@ def seed_demo_catalog(image_dir: Path, if_empty: bool = False) -> SeedResult:
                     db.session.add(Product(
                         category=category, slug=demo.slug, name=demo.name, description=demo.description,
                         price_fen=demo.price_fen, stock=demo.stock, image=f"{demo.slug}.png", active=True,
+                        image_alt=MOTIF_ALT[demo.motif],
                     ))
                     result.products += 1
         db.session.commit()

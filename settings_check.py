@@ -201,13 +201,21 @@ def owner_settings_problems(settings):
     return problems
 
 
+def shipping_problems(settings):
+    """A negative fee would break every checkout (the order's CHECK constraint), not just look odd."""
+    return [f"{name} must be a whole number of fen, 0 or more (it is {settings.get(name)!r})."
+            for name in ("SHIPPING_FEE_FEN", "FREE_SHIPPING_OVER_FEN")
+            if not isinstance(settings.get(name, 0), int) or settings.get(name, 0) < 0]
+
+
 PRODUCTION_RULES = (
     secret_key_problems, wechatpay_url_problems, notify_url_problems, required_wechatpay_problems,
-    verification_key_problems, key_file_problems, sandbox_key_problems, owner_settings_problems,
+    verification_key_problems, key_file_problems, sandbox_key_problems, owner_settings_problems, shipping_problems,
 )
 # Staging serves like production but may talk to the local sandbox with its generated keys.
 STAGING_RULES = (
     secret_key_problems, notify_url_is_set, required_wechatpay_problems, verification_key_problems, key_file_problems,
     owner_settings_problems,
+    shipping_problems,
 )
 RULES = {"production": PRODUCTION_RULES, "staging": STAGING_RULES, "testing": (not_dev_secret_key,)}

@@ -256,6 +256,7 @@ class AlertKind(Vocabulary):
     ORDER_PAID = "order_paid", "新订单已支付"
     ATTENTION = "attention", "订单需处理"
     REFUND_FAILED = "refund_failed", "退款失败"
+    BILL_DIFFERENCES = "bill_differences", "对账发现差异"
     TEST = "test", "测试提醒"
 
 

@@ -1,6 +1,6 @@
 """Orders and their lines. Amounts are integer fen; timestamps are naive UTC."""
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import ClassVar
 
@@ -8,6 +8,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.clock import utcnow
+from core.regions import region_text
 from core.vocabulary import OrderStatus
 from models.base import Base
 
@@ -32,15 +33,38 @@ def transition_sources(target: OrderStatus) -> list[OrderStatus]:
 
 @dataclass(frozen=True)
 class Delivery:
-    """Who receives an order and where: the one list of delivery fields (form -> Delivery -> Order)."""
+    """Who receives an order and where: the one list of delivery fields (form -> Delivery -> Order).
+
+    The address is chosen as 省/市/区 from the bundled dataset (core.regions) plus the street address;
+    ``address`` is the whole of it as one line, stored with the order for display, CSV and labels.
+    Orders from before the three fields existed have only ``address`` (Order.delivery reads it as the detail).
+    """
 
     contact_name: str
     mobile: str
-    address: str
+    province: str
+    city: str
+    district: str
+    address_detail: str
     note: str = ""
 
     # Longest text each field may hold; the columns, the form and its inputs all read these.
-    MAX_LENGTH: ClassVar[dict[str, int]] = {"contact_name": 40, "mobile": 11, "address": 200, "note": 200}
+    MAX_LENGTH: ClassVar[dict[str, int]] = {
+        "contact_name": 40, "mobile": 11, "province": 20, "city": 20, "district": 20, "address_detail": 120,
+        "note": 200,
+    }
+    # The one-line address column: the region's 8 + 11 + 15 characters at most, a space, the detail.
+    ADDRESS_MAX_LENGTH: ClassVar[int] = 200
+
+    @property
+    def address(self) -> str:
+        """'北京市海淀区 中关村大街 27 号'."""
+        region = region_text(self.province, self.city, self.district)
+        return " ".join(part for part in (region, self.address_detail) if part)
+
+    def order_columns(self) -> dict[str, str]:
+        """The Order columns these details fill (the fields, and the one-line address)."""
+        return {**asdict(self), "address": self.address}
 
 
 def new_token() -> str:
@@ -56,6 +80,7 @@ class Order(Base):
     __tablename__ = "order"
     __table_args__ = (
         CheckConstraint("total_fen >= 0", name="total_fen_not_negative"),
+        CheckConstraint("shipping_fen >= 0 AND shipping_fen <= total_fen", name="shipping_fen_within_total"),
         CheckConstraint("refunded_fen >= 0 AND refunded_fen <= total_fen", name="refunded_fen_within_total"),
         CheckConstraint("length(out_trade_no) BETWEEN 6 AND 32", name="out_trade_no_length"),
     )
@@ -70,12 +95,20 @@ class Order(Base):
     client_ip: Mapped[str | None] = mapped_column(String(45), index=True)
     out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
     status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING, index=True)
+    # Everything the customer pays: the lines and the shipping fee (its own line, part of the WeChat Pay amount).
     total_fen: Mapped[int]
+    shipping_fen: Mapped[int] = mapped_column(default=0, server_default="0")
     refunded_fen: Mapped[int] = mapped_column(default=0)
 
     contact_name: Mapped[str] = mapped_column(String(Delivery.MAX_LENGTH["contact_name"]))
     mobile: Mapped[str] = mapped_column(String(Delivery.MAX_LENGTH["mobile"]))
-    address: Mapped[str] = mapped_column(String(Delivery.MAX_LENGTH["address"]))
+    province: Mapped[str] = mapped_column(String(Delivery.MAX_LENGTH["province"]), default="", server_default="")
+    city: Mapped[str] = mapped_column(String(Delivery.MAX_LENGTH["city"]), default="", server_default="")
+    district: Mapped[str] = mapped_column(String(Delivery.MAX_LENGTH["district"]), default="", server_default="")
+    address_detail: Mapped[str] = mapped_column(String(Delivery.MAX_LENGTH["address_detail"]), default="",
+                                                server_default="")
+    # The whole address as one line (Delivery.address): what pages, the CSV and labels show.
+    address: Mapped[str] = mapped_column(String(Delivery.ADDRESS_MAX_LENGTH))
     note: Mapped[str] = mapped_column(String(Delivery.MAX_LENGTH["note"]), default="")
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -112,7 +145,18 @@ class Order(Base):
 
     @property
     def delivery(self) -> Delivery:
-        return Delivery(contact_name=self.contact_name, mobile=self.mobile, address=self.address, note=self.note)
+        """The order's delivery details; an order from before 省/市/区 has its whole address as the detail."""
+        if self.district:
+            region = {"province": self.province, "city": self.city, "district": self.district,
+                      "address_detail": self.address_detail}
+        else:
+            region = {"province": "", "city": "", "district": "", "address_detail": self.address}
+        return Delivery(contact_name=self.contact_name, mobile=self.mobile, note=self.note, **region)
+
+    @property
+    def items_fen(self) -> int:
+        """What the lines cost, without shipping."""
+        return self.total_fen - (self.shipping_fen or 0)
 
     @property
     def status_label(self) -> str:

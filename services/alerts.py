@@ -39,7 +39,7 @@ def configured_channels(config=None) -> list[AlertChannel]:
 
 
 def enqueue(kind: AlertKind, order_id: int | None = None, *, refund_id: int | None = None,
-            message: str | None = None, now: datetime | None = None) -> int:
+            message: str | None = None, path: str | None = None, now: datetime | None = None) -> int:
     """Write the alert to the outbox, one row per configured channel; return how many. Does not commit.
 
     Called inside the transaction of the event itself, so the alert exists exactly when the event does.
@@ -49,7 +49,10 @@ def enqueue(kind: AlertKind, order_id: int | None = None, *, refund_id: int | No
     if not channels:
         return 0
     now = now or utcnow()
-    payload = json.dumps(build_payload(kind, order_id, refund_id, message, now), ensure_ascii=False)
+    payload = build_payload(kind, order_id, refund_id, message, now)
+    if path:
+        payload["path"] = path  # the owner's page to open, when it is not the order's
+    payload = json.dumps(payload, ensure_ascii=False)
     for channel in channels:
         db.session.add(Outbox(kind=kind, channel=channel, order_id=order_id, payload=payload,
                               status=AlertStatus.PENDING, next_attempt_at=now, created_at=now))
@@ -115,7 +118,9 @@ def compose(kind: str, payload: dict, link_base: str | None = None) -> Message:
     if payload.get("at"):
         lines.append(f"时间：{format_local_time(datetime.fromisoformat(payload['at']), '%Y-%m-%d %H:%M:%S')}")
     link = None
-    if link_base and payload.get("order_id"):
+    if link_base and payload.get("path"):
+        link = f"{link_base.rstrip('/')}{payload['path']}"
+    elif link_base and payload.get("order_id"):
         link = f"{link_base.rstrip('/')}/admin/orders/{payload['order_id']}"
     return Message(title, lines, link)
 

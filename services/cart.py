@@ -5,6 +5,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.money import format_fen
 from extensions import db
 from models import Product
 
@@ -124,3 +125,58 @@ def cart_count(session) -> int:
         # Rendering an error page after a database failure: count what the session holds.
         return sum(cart.values())
     return sum(quantity for pid, quantity in cart.items() if pid in active_ids)
+
+
+@dataclass
+class Refill:
+    """What 再来一单 put back in the cart: units added, and what changed since the order, in words."""
+
+    units: int = 0
+    changes: list[str] | None = None
+
+
+def refill_from_order(session, items) -> Refill:
+    """Put an order's items (OrderItem-likes) back in the cart at today's prices and stock.
+
+    Every line is re-checked like a new addition: products gone or sold out are left out, quantities are
+    cut to the stock and CART_MAX_QUANTITY (added to what the cart already holds), and a price that moved
+    since the order is named. The cart only ever holds product ids and quantities.
+    """
+    cart = read_cart(session)
+    maximum = current_app.config["CART_MAX_QUANTITY"]
+    wanted = {}
+    for item in items:
+        wanted.setdefault(item.product_id, (item.product_name, item.unit_price_fen, 0))
+        name, price, quantity = wanted[item.product_id]
+        wanted[item.product_id] = (name, price, quantity + item.quantity)
+    products = {
+        product.id: product
+        for product in db.session.scalars(select(Product).where(Product.id.in_(wanted), Product.active.is_(True)))
+    }
+    refill = Refill(changes=[])
+    for product_id, (name, old_price, quantity) in wanted.items():
+        product = products.get(product_id)
+        if product is None:
+            refill.changes.append(f"「{name}」已下架，没有放入购物车。")
+            continue
+        if product.stock <= 0:
+            refill.changes.append(f"「{product.name}」已售罄，没有放入购物车。")
+            continue
+        already = cart.get(product_id, 0)
+        if not already and len(cart) >= MAX_LINES:
+            refill.changes.append(f"购物车最多可放 {MAX_LINES} 种商品，「{product.name}」没有放入。")
+            continue
+        room = min(product.stock, maximum) - already
+        if room <= 0:
+            refill.changes.append(f"「{product.name}」购物车中已有 {already} 件，不能再多了。")
+            continue
+        added = min(quantity, room)
+        if added < quantity:
+            refill.changes.append(f"「{product.name}」库存或限购不足，只放入了 {added} 件（原订单 {quantity} 件）。")
+        if product.price_fen != old_price:
+            refill.changes.append(
+                f"「{product.name}」价格由 {format_fen(old_price)} 变为 {format_fen(product.price_fen)}。")
+        cart[product_id] = already + added
+        refill.units += added
+    write_cart(session, cart)
+    return refill

@@ -1,6 +1,6 @@
 """Placing an order: re-check the cart against the database and reserve stock, all in one transaction."""
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -28,6 +28,24 @@ class TooManyPendingOrders(CheckoutError):
     def __init__(self, message: str, retry_after: int):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Shipping:
+    """What shipping costs for a subtotal, and how far it is from free (the cart's 还差 hint)."""
+
+    fee_fen: int
+    free_over_fen: int  # 0: no free-shipping threshold
+    missing_fen: int  # more to buy for free shipping; 0 when already free or when there is no threshold
+
+
+def shipping_for(items_fen: int) -> Shipping:
+    """The one shipping rule: SHIPPING_FEE_FEN, or nothing once the lines reach FREE_SHIPPING_OVER_FEN (满 N 元包邮)."""
+    fee = current_app.config["SHIPPING_FEE_FEN"]
+    threshold = current_app.config["FREE_SHIPPING_OVER_FEN"]
+    if fee == 0 or (threshold and items_fen >= threshold):
+        return Shipping(0, threshold, 0)
+    return Shipping(fee, threshold, threshold - items_fen if threshold else 0)
 
 
 def check_pending_limits(visitor_id: str | None, client_ip: str | None, now: datetime) -> None:
@@ -62,7 +80,8 @@ def place_order(
     cart_lines: Mapping[int, int] | Iterable[tuple[int, int]], delivery: Delivery, now: datetime,
     submission_token: str | None = None, visitor_id: str | None = None, client_ip: str | None = None,
 ) -> Order:
-    """Reserve stock and create a pending order with price snapshots; commit, or roll back wholly.
+    """Reserve stock and create a pending order with price snapshots and the shipping fee as its own line
+    (``shipping_fen``, included in ``total_fen``, the amount WeChat Pay is asked for); commit, or roll back wholly.
 
     ``cart_lines`` is {product_id: quantity} (or its items); prices, names, stock and the active flag
     are read from the database, never from the caller. Raises CheckoutError with nothing written
@@ -92,7 +111,7 @@ def place_order(
             submission_token=submission_token,
             visitor_id=visitor_id,
             client_ip=client_ip,
-            **asdict(delivery),
+            **delivery.order_columns(),
         )
         for product_id, quantity in items:
             product = products.get(product_id)
@@ -107,7 +126,9 @@ def place_order(
             ))
             if not stock.take(product.id, quantity, StockReason.SALE, order=order, on_sale_only=True):
                 raise CheckoutError(f"「{product.name}」库存不足，已被其他顾客买走，请返回购物车修改数量。")
-        order.total_fen = sum(item.line_total_fen for item in order.items)
+        items_fen = sum(item.line_total_fen for item in order.items)
+        order.shipping_fen = shipping_for(items_fen).fee_fen
+        order.total_fen = items_fen + order.shipping_fen
         db.session.add(order)
         db.session.commit()
     except (IntegrityError, CheckoutError):

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.vocabulary import StockReason
 from extensions import db
-from models import Category, OrderItem, Product, ProductImage, StockLog
+from models import Category, OrderItem, Product, ProductImage, StockLog, reindex_products
 from services import media, stock
 from services.use_case import use_case
 
@@ -55,6 +55,7 @@ class ProductFields:
     price_fen: int
     description: str
     active: bool
+    image_alt: str = ""  # the main image described, for screen readers (the product page)
 
 
 def check_fields(fields: ProductFields) -> None:
@@ -85,7 +86,7 @@ def create_product(fields: ProductFields, initial_stock: int, images: list, medi
     if not 0 <= initial_stock <= MAX_STOCK:
         raise CatalogRefused(f"库存须在 0 到 {MAX_STOCK} 之间。")
     product = Product(name=fields.name, category_id=fields.category_id, price_fen=fields.price_fen,
-                      description=fields.description, active=fields.active, stock=0,
+                      description=fields.description, image_alt=fields.image_alt, active=fields.active, stock=0,
                       slug=new_slug(fields.name, Product, 80))
     db.session.add(product)
     db.session.flush()
@@ -107,8 +108,9 @@ def update_product(product_id: int, fields: ProductFields, stock_loaded: int, ne
     db.session.execute(
         update(Product).where(Product.id == product_id)
         .values(name=fields.name, category_id=fields.category_id, price_fen=fields.price_fen,
-                description=fields.description, active=fields.active)
+                description=fields.description, image_alt=fields.image_alt, active=fields.active)
     )
+    reindex_products(db.session.connection(), [product_id])  # a Core UPDATE: the session event does not see it
     change = stock.set_stock(product_id, stock_loaded, new_stock, by, now)
     add_images(product_id, images, media_dir, now)
     db.session.commit()
@@ -225,6 +227,8 @@ def rename_category(category_id: int, name: str) -> None:
         raise CatalogRefused(f"已经有名为「{name}」的分类。")
     if not db.session.execute(update(Category).where(Category.id == category_id).values(name=name)).rowcount:
         raise CatalogRefused("分类不存在。")
+    reindex_products(db.session.connection(),  # its products are also found by the category's name
+                     db.session.scalars(select(Product.id).where(Product.category_id == category_id)).all())
     db.session.commit()
 
 

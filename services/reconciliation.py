@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 
 from core.clock import china_day_start
 from core.vocabulary import (
+    AlertKind,
     AttemptStatus,
     BillRunStatus,
     DifferenceAction,
@@ -23,6 +24,7 @@ from core.vocabulary import (
 from extensions import db
 from models import BillDifference, BillRun, Order, PaymentAttempt, Refund
 from payments import PaymentError, get_gateway
+from services import alerts
 from services.payment import PaymentMismatch, finish_reads, refresh_order
 from services.refunds import kept_attempt, refresh_refund
 from services.trade_bill import BillRow, parse_trade_bill
@@ -95,7 +97,10 @@ def finish(run_id: int, now: datetime, status: BillRunStatus, error: str = "", r
 
 
 def compare(run_id: int, day: date, rows: list[BillRow], now: datetime) -> None:
-    """Record the day's differences (acting where safe) and both sides' totals; commits."""
+    """Record the day's differences (acting where safe) and both sides' totals; alert the owner to the ones
+    to check that an earlier run of the day had not already found; commits."""
+    flagged_before = {(d.kind, d.out_trade_no, d.out_refund_no) for d in db.session.scalars(
+        select(BillDifference).filter_by(run_id=run_id, action=DifferenceAction.FLAGGED))}
     db.session.execute(delete(BillDifference).where(BillDifference.run_id == run_id,
                                                     BillDifference.action == DifferenceAction.FLAGGED))
     kept = {(d.kind, d.out_trade_no, d.out_refund_no) for d in
@@ -119,9 +124,18 @@ def compare(run_id: int, day: date, rows: list[BillRow], now: datetime) -> None:
     run.status = BillRunStatus.DIFFERENCES if run.differences else BillRunStatus.MATCHED
     run.tries, run.next_try_at, run.finished_at, run.error = run.tries + 1, None, now, ""
     flagged = [d for d in run.differences if d.action == DifferenceAction.FLAGGED]
-    db.session.commit()
+    new = [d for d in flagged if (d.kind, d.out_trade_no, d.out_refund_no) not in flagged_before]
+    if new:
+        alerts.enqueue(AlertKind.BILL_DIFFERENCES, now=now, path=f"/admin/reconciliation/{day.isoformat()}",
+                       message=f"{day:%Y-%m-%d} 的微信支付账单与本店记录有 {len(flagged)} 处差异需要核对"
+                               f"（新发现 {len(new)} 处）：" + "；".join(difference_line(d) for d in new[:5]))
+    db.session.commit()  # the alert with the differences it reports
     if flagged:
         log.warning("reconciliation %s: %d differences for the owner to check", day, len(flagged))
+
+
+def difference_line(found: BillDifference) -> str:
+    return f"{DifferenceKind.label_of(found.kind)} {found.out_refund_no or found.out_trade_no or ''}".strip()
 
 
 def difference(kind: DifferenceKind, action: DifferenceAction, order_id=None, row: BillRow | None = None,

@@ -14,7 +14,7 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from extensions import db
-from models import Order, PaymentAttempt, PaymentEvent, Product
+from models import Delivery, Order, PaymentAttempt, PaymentEvent, Product
 
 # The owner account the `owner` fixture creates.
 OWNER = "owner"
@@ -92,12 +92,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The checkout's delivery fields as a browser fills them (省/市/区 from the bundled dataset).
+DELIVERY_FORM = {"contact_name": "李四", "mobile": "13912345678", "province": "北京市", "city": "北京市",
+                 "district": "海淀区", "address_detail": "中关村大街 27 号", "note": ""}
+# The same as a Delivery, for the services that take one.
+DELIVERY = Delivery(**DELIVERY_FORM)
+
+
+def fill_delivery(page, name="王五", mobile="13700001111", province="浙江省", city="杭州市", district="西湖区",
+                  detail="文三路 100 号"):
+    """Fill the checkout form in a browser (with or without JavaScript: the 更新城市和区县 button when needed)."""
+    page.get_by_label("收货人").fill(name)
+    page.get_by_label("手机号").fill(mobile)
+    page.get_by_label("省份").select_option(province)
+    if page.get_by_label("城市").locator(f"option[value='{city}']").count() == 0:
+        page.get_by_role("button", name="更新城市和区县").click()
+    page.get_by_label("城市").select_option(city)
+    if page.get_by_label("区县").locator(f"option[value='{district}']").count() == 0:
+        page.get_by_role("button", name="更新城市和区县").click()
+    page.get_by_label("区县").select_option(district)
+    page.get_by_label("详细地址").fill(detail)
+
+
 def checkout_form(client, **contact) -> dict:
     """The checkout page's form as a browser would submit it (CSRF and submission tokens included)."""
     page = client.get("/checkout").get_data(as_text=True)
     submission = SUBMISSION_RE.search(page)
-    return {"contact_name": "李四", "mobile": "13912345678", "address": "北京市海淀区中关村大街 27 号", "note": "",
-            **contact, "csrf_token": csrf_token_from(page),
+    return {**DELIVERY_FORM, **contact, "csrf_token": csrf_token_from(page),
             "submission_token": submission.group(1) if submission else ""}
 
 
@@ -166,7 +187,7 @@ def csrf(client, url="/admin/orders"):
 
 def flashes(html: str) -> list[str]:
     """The flash messages on a page."""
-    return re.findall(r'<li class="flash flash-\w+" role="status">(.*?)</li>', html)
+    return re.findall(r'<p class="flash flash-\w+">(.*?)</p>', html)
 
 
 def pay_on_phone(app, wechat, order, at=None):
@@ -215,3 +236,13 @@ class GatewaySpy:
             return getattr(self._inner, name)(*args, **kwargs)
 
         return call
+
+
+# Browser sizes of the issue's checks, with the User-Agent of the browser each stands for.
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True,
+         "user_agent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+                       "Chrome/130.0.0.0 Mobile Safari/537.36"}
+COMPUTER = {"viewport": {"width": 1280, "height": 800},
+            "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                          "Chrome/130.0.0.0 Safari/537.36"}
+SIZES = {"phone": PHONE, "computer": COMPUTER}

@@ -12,7 +12,12 @@ pytestmark = [pytest.mark.wechatpay, pytest.mark.usefixtures("live_shop")]
 
 
 def act(client, order, action, **data):
-    """POST an action from the order page with the page's CSRF token; follow to the order page."""
+    """POST an action from the order page with the page's CSRF token; follow to the order page.
+
+    A refund is sent as its confirmation page's button sends it (confirmed=1).
+    """
+    if action == "refund":
+        data.setdefault("confirmed", "1")
     page = client.get(f"/admin/orders/{order.id}").get_data(as_text=True)
     return client.post(f"/admin/orders/{order.id}/{action}", data={"csrf_token": csrf_token_from(page), **data},
                        follow_redirects=True)
@@ -178,7 +183,8 @@ def test_a_refund_over_the_remaining_amount_is_refused_and_changes_nothing(app, 
 
     page = owner_client.get(f"/admin/orders/{order.id}").get_data(as_text=True)
     response = owner_client.post(f"/admin/orders/{order.id}/refund", data={
-        "csrf_token": csrf_token_from(page), "amount": "2.35", "reason": "再退一点", "refundable_fen": "234"})
+        "csrf_token": csrf_token_from(page), "amount": "2.35", "reason": "再退一点", "refundable_fen": "234",
+        "confirmed": "1"})
 
     assert response.status_code == 400
     assert "退款金额须在 0.01 到 2.34 元之间" in response.get_data(as_text=True)
@@ -220,7 +226,7 @@ def test_a_refund_reason_over_80_characters_is_refused(app, owner_client, paid):
 def test_the_same_refund_form_sent_twice_refunds_once(app, owner_client, paid):
     order = paid(price_fen=1000)
     page = owner_client.get(f"/admin/orders/{order.id}").get_data(as_text=True)
-    form = {"csrf_token": csrf_token_from(page), "amount": "3.00", "reason": "",
+    form = {"csrf_token": csrf_token_from(page), "amount": "3.00", "reason": "", "confirmed": "1",
             "refundable_fen": re.search(r'name="refundable_fen" value="(\d+)"', page).group(1)}
 
     first = owner_client.post(f"/admin/orders/{order.id}/refund", data=form)
@@ -262,3 +268,20 @@ def test_a_refund_wechat_cannot_answer_is_settled_by_query_now(app, owner_client
     assert f"退款 {refund.out_refund_no} 已成功。" in flashes(response.get_data(as_text=True))
     assert order_row(app, order.id).refunded_fen == 800
     assert refunds(app, order)[0].status == "SUCCESS"
+
+
+def test_the_refund_form_is_empty_and_asks_to_confirm_the_amount_before_refunding(app, owner_client, wechat, paid):
+    order = paid(price_fen=2599)
+    page = owner_client.get(f"/admin/orders/{order.id}").get_data(as_text=True)
+    amount_input = re.search(r'<input[^>]*name="amount"[^>]*>', page).group(0)
+    assert 'value="' not in amount_input or 'value=""' in amount_input  # not pre-filled with the whole amount
+
+    response = owner_client.post(f"/admin/orders/{order.id}/refund", data={
+        "csrf_token": csrf_token_from(page), "amount": "12.50", "reason": "缺货",
+        "refundable_fen": "2599"})
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert '<strong data-confirm-amount>¥12.50</strong>' in html and "确认退款 ¥12.50" in html
+    assert 'name="confirmed" value="1"' in html and 'name="amount" value="12.50"' in html
+    assert refunds(app, order) == [] and wechat.order(order.out_trade_no)["refunds"] == []

@@ -60,9 +60,15 @@ def test_the_owner_logs_in_finds_the_paid_order_and_refunds_it(
     assert "微信支付通知：支付成功 → 订单已支付" in timeline and "TRANSACTION" not in timeline
 
     amount = page.get_by_label("退款金额（元）")
-    assert amount.input_value() == "43.21"  # the whole refundable amount is offered
+    assert amount.input_value() == ""  # never pre-filled with the whole amount
+    amount.fill("43.21")
     page.get_by_label("退款原因").fill("顾客申请退款")
-    page.get_by_role("button", name="退款", exact=True).click()
+    page.get_by_role("button", name="退款…", exact=True).click()
+    # The form asks first, showing the amount; nothing is refunded yet.
+    assert page.locator("[data-confirm-amount]").inner_text() == "¥43.21"
+    with app.app_context():
+        assert db.session.scalar(select(Refund.id).filter_by(order_id=order.id)) is None
+    page.get_by_role("button", name="确认退款 ¥43.21").click()
     page.wait_for_url(f"{live_shop}/admin/orders/{order.id}")
     assert "已向微信支付申请退款 ¥43.21" in page.locator(".flashes").inner_text()
 

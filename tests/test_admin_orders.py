@@ -274,3 +274,20 @@ def test_the_order_page_offers_only_the_actions_that_fit(app, owner_client, add_
 
 def test_an_unknown_order_is_404(owner_client):
     assert owner_client.get("/admin/orders/999999").status_code == 404
+
+
+def test_csv_keeps_every_digit_of_long_numbers_and_has_the_shipping_fee(app, owner_client, add_order):
+    """A 28-digit 微信支付单号 (or an all-digit order number) is written ="…", which spreadsheets read as text."""
+    out_trade_no = add_order(BASE, "paid", 2599, out_trade_no="202603011200001234567890")
+    with app.app_context():
+        order = db.session.scalar(select(Order).filter_by(out_trade_no=out_trade_no))
+        order.transaction_id, order.shipping_fen = "4200002026030112345678901234", 800
+        db.session.commit()
+
+    header, line = read_csv(owner_client.get("/admin/orders/export.csv"))
+
+    row = dict(zip(header, line))
+    assert row["订单号"] == '="202603011200001234567890"'
+    assert row["微信支付单号"] == '="4200002026030112345678901234"'
+    assert row["手机号"] == "13800138000"  # 11 digits: spreadsheets show them whole
+    assert (row["订单金额(元)"], row["运费(元)"]) == ("25.99", "8.00")

@@ -86,6 +86,24 @@ def test_a_new_product_is_stored_in_fen_with_a_stable_slug_and_appears_in_the_sh
     assert shop_page.status_code == 200 and "特级五香牛肉干" in shop_page.get_data(as_text=True)
 
 
+def test_an_edit_and_a_category_rename_are_found_by_search_and_the_image_is_described(app, owner_client, client,
+                                                                                      category):
+    product_id = int(create(owner_client, name="五香牛肉干").location.rsplit("/", 1)[1])
+    page = owner_client.get(f"/admin/products/{product_id}").get_data(as_text=True)
+    assert 'name="image_alt"' in page
+    owner_client.post(f"/admin/products/{product_id}", data={
+        **new_product_form(owner_client), "csrf_token": csrf_token_from(page), "name": "麻辣猪肉脯",
+        "description": "精选猪后腿", "image_alt": "一袋红色包装的猪肉脯", "stock": "12", "stock_loaded": "12"})
+    assert product_row(app, product_id).image_alt == "一袋红色包装的猪肉脯"
+    assert "麻辣猪肉脯" in client.get("/search?q=猪肉脯").get_data(as_text=True)
+    assert "麻辣猪肉脯" not in client.get("/search?q=牛肉干").get_data(as_text=True)
+
+    categories = owner_client.get("/admin/categories").get_data(as_text=True)
+    owner_client.post(f"/admin/categories/{category}/rename",
+                      data={"csrf_token": csrf_token_from(categories), "name": "熟食"})
+    assert "麻辣猪肉脯" in client.get("/search?q=熟食").get_data(as_text=True)
+
+
 def test_a_chinese_name_gets_a_short_id_slug(app, owner_client, category):
     response = create(owner_client, name="云南玫瑰鲜花饼")
     product = product_row(app, int(response.location.rsplit("/", 1)[1]))

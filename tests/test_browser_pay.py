@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Order, Product
-from tests.helpers import wait_for
+from tests.helpers import fill_delivery, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.wechatpay]
 
@@ -23,9 +23,7 @@ def test_customer_buys_sees_a_ticking_qr_pays_on_the_phone_and_sees_success(
     shop.goto(f"{live_shop}/p/{slug}")
     shop.get_by_role("button", name="加入购物车").click()
     shop.goto(f"{live_shop}/checkout")
-    shop.get_by_label("收货人").fill("王五")
-    shop.get_by_label("手机号").fill("13700001111")
-    shop.get_by_label("收货地址").fill("杭州市西湖区文三路 100 号")
+    fill_delivery(shop)
     shop.get_by_role("button", name=re.compile("提交订单")).click()
 
     shop.wait_for_url(re.compile(r"/pay/[^/]+$"))

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Order, Product
+from tests.helpers import fill_delivery
 from tests.test_pay_channels import ANDROID_CHROME, IPHONE_WECHAT
 
 pytestmark = [pytest.mark.browser, pytest.mark.wechatpay]
@@ -40,9 +41,8 @@ def checkout(app, page, shop, make_product):
     page.goto(f"{shop}/p/{slug}")
     page.get_by_role("button", name="加入购物车").click()
     page.goto(f"{shop}/checkout")
-    page.get_by_label("收货人").fill("赵六")
-    page.get_by_label("手机号").fill("13600002222")
-    page.get_by_label("收货地址").fill("成都市武侯区天府大道 9 号")
+    fill_delivery(page, name="赵六", mobile="13600002222", province="四川省", city="成都市", district="武侯区",
+                  detail="天府大道 9 号")
     page.get_by_role("button", name=re.compile("提交订单")).click()
 
 

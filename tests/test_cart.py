@@ -224,8 +224,31 @@ def test_add_without_a_valid_csrf_token_is_400_and_changes_nothing(app, client, 
 
 
 def test_cart_routes_that_change_things_refuse_get(client):
-    for path in ("/cart/add", "/cart/update", "/cart/remove", "/cart/clear"):
+    for path in ("/cart/add", "/cart/update", "/cart/remove"):
         assert client.get(path).status_code == 405, path
+
+
+def test_clear_asks_first_on_a_page_of_its_own_and_a_get_changes_nothing(client, make_product):
+    """清空购物车 is a link to a confirmation page (no JavaScript needed); only its button empties the cart."""
+    put_in_cart(client, {make_product(stock=5): 1, make_product(stock=5): 2})
+    cart_page = text(client.get("/cart"))
+    assert '<a class="button-link clear-cart" href="/cart/clear">清空购物车</a>' in cart_page
+    # On a phone the first button is 去结算, not 清空购物车.
+    actions = cart_page[cart_page.index('class="actions cart-actions"'):]
+    assert actions.index("去结算") < actions.index("继续购物") < actions.index("清空购物车")
+
+    response = client.get("/cart/clear")
+
+    html = text(response)
+    assert response.status_code == 200
+    assert "确定清空购物车吗？" in html and "2 种商品（3 件）" in html
+    assert '<button class="button button-danger" type="submit">确定清空</button>' in html
+    assert len(session_cart(client)) == 2
+
+
+def test_clear_confirmation_of_an_empty_cart_goes_back_to_the_cart(client):
+    response = client.get("/cart/clear")
+    assert (response.status_code, response.location) == (303, "/cart")
 
 
 def test_a_cart_is_limited_in_distinct_products(app, client, token, make_product):

@@ -15,7 +15,8 @@ from services.cart import SESSION_KEY
 from services.checkout import CheckoutError, place_order
 from tests.helpers import csrf_token_from
 
-VALID = {"contact_name": "张三", "mobile": "13800138000", "address": "上海市浦东新区世纪大道 1 号", "note": ""}
+VALID = {"contact_name": "张三", "mobile": "13800138000", "province": "上海市", "city": "上海市",
+         "district": "浦东新区", "address_detail": "世纪大道 1 号", "note": ""}
 DELIVERY = Delivery(**VALID)
 
 
@@ -90,7 +91,8 @@ def test_checkout_page_shows_the_lines_total_and_a_labelled_form(client, make_pr
 
     assert "龙井" in html and "芝麻糖" in html
     assert '<td class="num total">¥219.60</td>' in html
-    labels = [("contact_name", "收货人"), ("mobile", "手机号"), ("address", "收货地址"), ("note", "备注（选填）")]
+    labels = [("contact_name", "收货人"), ("mobile", "手机号"), ("province", "省份"), ("city", "城市"),
+              ("district", "区县"), ("address_detail", "详细地址"), ("note", "备注（选填）")]
     for field, label in labels:
         assert f'<label class="field-label" for="{field}">{label}</label>' in html
     assert 'id="mobile-hint"' in html and 'aria-describedby="mobile-hint"' in html
@@ -130,7 +132,9 @@ def test_submitting_places_the_order_reserves_stock_and_clears_the_cart(app, cli
     assert order.total_fen == 16800 * 2 + 2580
     assert order.status == OrderStatus.PENDING
     assert (order.contact_name, order.mobile, order.note) == ("张三", "13800138000", "请放门口")
-    assert order.address == VALID["address"]
+    assert order.address == "上海市浦东新区 世纪大道 1 号"
+    assert (order.province, order.city, order.district, order.address_detail) == (
+        "上海市", "上海市", "浦东新区", "世纪大道 1 号")
     assert order.created_at == frozen
     assert order.expires_at == order.created_at + timedelta(minutes=app.config["ORDER_PAY_TIMEOUT"])
     assert re.fullmatch(frozen.strftime("%Y%m%d%H%M%S") + r"[0-9A-F]{10}", order.out_trade_no)
@@ -165,11 +169,11 @@ def test_posted_price_and_total_are_ignored(app, client, make_product):
 def test_fields_at_their_maximum_length_are_accepted(app, client, make_product):
     put_in_cart(client, {make_product(stock=5): 1})
 
-    response = submit(client, contact_name="名" * 40, address="址" * 200, note="备" * 200)
+    response = submit(client, contact_name="名" * 40, address_detail="址" * 120, note="备" * 200)
 
     order, _ = only_order(app)
     assert response.status_code == 303
-    assert (len(order.contact_name), len(order.address), len(order.note)) == (40, 200, 200)
+    assert (len(order.contact_name), len(order.address_detail), len(order.note)) == (40, 120, 200)
 
 
 def test_a_script_in_the_name_is_stored_as_text_and_shown_escaped(app, client, make_product):
@@ -211,18 +215,25 @@ def test_an_invalid_mobile_number_is_a_form_error(app, client, make_product, mob
     assert response.status_code == 400
     assert ("请填写 11 位中国大陆手机号" in html) or ("请填写手机号。" in html)
     assert 'aria-describedby="mobile-hint mobile-error"' in html
-    assert "请修改下面标出的内容后再提交。" in html
+    assert "提交未成功，请修改以下内容（1 处）" in html
+    assert '<a href="#mobile">手机号：' in html
+    assert html.count("autofocus") == 1 and re.search(r'<input[^>]*autofocus[^>]*id="mobile"', html)
+    assert "<title>错误：结算" in html
     assert_nothing_changed(app, client, tea, 5, {str(tea): 2})
 
 
 @pytest.mark.parametrize("field, value, message", [
     ("contact_name", "名" * 41, "收货人姓名不能超过 40 个字。"),
-    ("address", "址" * 201, "收货地址不能超过 200 个字。"),
+    ("address_detail", "址" * 121, "详细地址不能超过 120 个字。"),
     ("note", "备" * 201, "备注不能超过 200 个字。"),
     ("contact_name", "", "请填写收货人姓名。"),
     ("contact_name", "   ", "请填写收货人姓名。"),
     ("contact_name", None, "请填写收货人姓名。"),
-    ("address", "", "请填写收货地址。"),
+    ("address_detail", "", "请填写详细地址（街道、小区、楼栋和门牌号）。"),
+    ("province", "", "请选择省份。"),
+    ("province", "火星", "请选择省份。"),
+    ("city", "杭州市", "请选择城市。"),
+    ("district", "西湖区", "请选择区县。"),
     ("mobile", None, "请填写手机号。"),
 ])
 def test_overlong_or_missing_fields_are_form_errors(app, client, make_product, field, value, message):

@@ -41,9 +41,10 @@ def test_order_query_close_refund_in_both_key_modes(wechat, tmp_path, mode):
     gw = gateway(wechat, tmp_path, mode)
     number = f"GW{mode[:4].upper()}{utcnow():%H%M%S%f}"
 
-    code_url = gw.create_payment(native_request(number)).value
+    request = native_request(number)
+    code_url = gw.create_payment(request).value
     assert code_url.startswith("weixin://wxpay/bizpayurl?pr=")
-    assert gw.create_payment(native_request(number)).value == code_url  # same parameters, same code
+    assert gw.create_payment(request).value == code_url  # same parameters, same code
     txn = gw.query(number)
     assert (txn.trade_state, txn.paid, txn.mchid, txn.appid) == ("NOTPAY", False, wechat.keys.mchid, wechat.keys.appid)
 

@@ -12,7 +12,7 @@ from core.clock import utcnow
 from extensions import db
 from models import Order, Product
 from services.payment import close_order
-from tests.helpers import OWNER, PASSWORD, wait_for
+from tests.helpers import OWNER, PASSWORD, fill_delivery, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.wechatpay]
 
@@ -43,9 +43,7 @@ def checkout(page, live_shop, slug, name, mobile):
     page.goto(f"{live_shop}/p/{slug}")
     page.get_by_role("button", name="加入购物车").click()
     page.goto(f"{live_shop}/checkout")
-    page.get_by_label("收货人").fill(name)
-    page.get_by_label("手机号").fill(mobile)
-    page.get_by_label("收货地址").fill("杭州市西湖区文三路 100 号")
+    fill_delivery(page, name=name, mobile=mobile)
     page.get_by_role("button", name=re.compile("提交订单")).click()
     page.wait_for_url(re.compile(r"/pay/[^/#]+(#.*)?$"))  # inside WeChat, after its OAuth (which keeps a fragment)
     return page.url.split("#")[0].rsplit("/", 1)[1]

@@ -1,7 +1,8 @@
 """Daily reconciliation against WeChat Pay's trade bill, with a sandbox of this module's own (its bills
 hold only this module's trades): a clean day, a missed payment applied once after a confirming query, a
-missed refund recorded, an amount mismatch flagged, a bill not ready retried later, a corrupted download
-refused, the same day run twice, and the owner's pages."""
+missed refund recorded, an amount mismatch flagged (and the owner alerted once), a bill not ready retried
+later, a corrupted download refused, the same day run twice, and the owner's pages."""
+import json
 from datetime import datetime, time, timedelta, timezone
 
 import pytest
@@ -12,8 +13,9 @@ from wechatpay_sandbox.testing import start_sandbox
 from core.clock import CHINA_TZ, to_china_time, utcnow
 from extensions import db
 from jobs.bills import reconcile_bills
-from models import BillRun, Order, PaymentEvent, Refund
+from models import BillRun, Order, Outbox, PaymentEvent, Refund
 from payments import get_gateway
+from services.alerts import compose
 from services.reconciliation import reconcile_day
 from services.trade_bill import parse_trade_bill
 from tests.helpers import csrf_token_from, flashes, order_row, status_of, wait_for
@@ -88,10 +90,20 @@ def test_an_amount_that_differs_is_flagged_for_the_owner(app, wechat, paid):
         db.session.get(Order, order.id).total_fen = 2900  # the shop's record disagrees with what was paid
         db.session.commit()
 
+    app.config.update(ALERT_WECOM_WEBHOOK_URL="http://127.0.0.1:9/hook", ALERT_LINK_BASE_URL="https://shop.example")
+
     result = reconcile(app)
+    reconcile(app)  # the same day again: the owner was already told
 
     assert ("amount_mismatch", "flagged", order.out_trade_no) in result["differences"]
     assert result["status"] == "differences"
+    with app.app_context():
+        told = db.session.scalars(select(Outbox).filter_by(kind="bill_differences")).all()
+        assert len(told) == 1
+        message = compose(told[0].kind, json.loads(told[0].payload), app.config["ALERT_LINK_BASE_URL"])
+    assert "对账发现差异" in message.title
+    assert f"收款金额与订单不符 {order.out_trade_no}" in "".join(message.lines)
+    assert message.link == f"https://shop.example/admin/reconciliation/{today().isoformat()}"
 
 
 def test_a_refund_made_outside_the_shop_is_recorded_on_its_order(app, wechat, paid):

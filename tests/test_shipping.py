@@ -13,7 +13,7 @@ from extensions import db
 from jobs.ship import ship_orders
 from models import Order, Refund
 from services import shipping
-from tests.helpers import csrf, flashes, order_row
+from tests.helpers import DELIVERY, csrf, flashes, order_row
 
 
 @pytest.fixture
@@ -182,11 +182,10 @@ def test_marking_selected_orders_shipped_by_hand(app, owner_client, paid_order, 
 
 
 def test_pick_list_and_packing_slips_for_selected_paid_orders(app, owner_client, make_product, make_order):
-    from models import Delivery
     from services.checkout import place_order
 
     product_id = make_product(name="订单商品", stock=10)
-    delivery = Delivery(contact_name="张三", mobile="13800138000", address="上海市浦东新区世纪大道 1 号")
+    delivery = DELIVERY
     with app.app_context():
         first, second = (place_order({product_id: n}, delivery, utcnow()).id for n in (2, 3))
         db.session.execute(update(Order).values(status=OrderStatus.PAID, paid_at=utcnow()))
@@ -202,7 +201,7 @@ def test_pick_list_and_packing_slips_for_selected_paid_orders(app, owner_client,
 
     slips = owner_client.get(f"/admin/ship/print?kind=slips&{ids}").get_data(as_text=True)
     assert slips.count('class="sheet packing-slip"') == 2
-    assert "上海市浦东新区世纪大道 1 号" in slips and "13800138000" in slips
+    assert DELIVERY.address in slips and DELIVERY.mobile in slips
     assert owner_client.get("/admin/ship/print?kind=pdf").status_code == 404
 
 

@@ -11,13 +11,11 @@ from sqlalchemy import func, select
 from core.clock import utcnow
 from core.vocabulary import StockReason
 from extensions import db
-from models import Delivery, Order, Product, StockLog
+from models import Order, Product, StockLog
 from services import products, stock
 from services.checkout import CheckoutError, place_order
 from services.payment import release_stock, rereserve_stock
-from tests.helpers import csrf_token_from, flashes
-
-DELIVERY = Delivery(contact_name="张三", mobile="13800138000", address="上海市浦东新区世纪大道 1 号")
+from tests.helpers import DELIVERY, csrf_token_from, flashes
 
 
 def logs(app, product_id):

@@ -32,6 +32,9 @@ class ProductForm(FlaskForm):
     description = TextAreaField("商品介绍", validators=[Optional(), Length(max=2000, message="商品介绍最多 2000 字")],
                                 render_kw={"rows": 5, "maxlength": 2000})
     images = MultipleFileField("添加图片", render_kw={"accept": IMAGE_ACCEPT})
+    # Read aloud by screen readers on the product page, where the main image is shown large.
+    image_alt = StringField("图片说明", validators=[Optional(), Length(max=120, message="图片说明最多 120 个字")],
+                            render_kw={"maxlength": 120, "autocomplete": "off", "placeholder": "如：红色陶瓷杯，正面"})
     active = BooleanField("上架销售（不勾选则隐藏，顾客看不到）", default=True)
 
     def validate_price(self, field):

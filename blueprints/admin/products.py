@@ -77,7 +77,8 @@ def product_list():
 def read_product_form(form: ProductForm) -> products.ProductFields:
     return products.ProductFields(
         name=form.name.data.strip(), category_id=form.category_id.data, price_fen=form.price_fen,
-        description=(form.description.data or "").strip(), active=bool(form.active.data),
+        description=(form.description.data or "").strip(), image_alt=(form.image_alt.data or "").strip(),
+        active=bool(form.active.data),
     )
 
 

@@ -19,7 +19,7 @@ from blueprints.admin.shipping import TrackingForm
 from blueprints.forms import EmptyForm
 from blueprints.paging import page_number
 from core.clock import format_local_time, utcnow
-from core.money import fen_to_yuan, format_fen
+from core.money import format_fen
 from core.vocabulary import (
     PAID_STATUSES,
     EventKind,
@@ -141,18 +141,20 @@ def detail_value(key: str, value, refund: bool = False) -> str:
     return str(value)
 
 
-def render_order(order: Order, refund_form: RefundForm | None = None, status: int = 200):
+def render_order(order: Order, refund_form: RefundForm | None = None, status: int = 200, confirm_refund=False):
+    """The order page; with ``confirm_refund`` its refund form asks to confirm the amount entered."""
     refunds = db.session.scalars(select(Refund).filter_by(order_id=order.id).order_by(Refund.id)).all()
     can_refund = order.status in PAID_STATUSES
     refundable = refundable_fen(order.id) if can_refund else 0
     if refund_form is None:
-        refund_form = RefundForm(formdata=None, amount=fen_to_yuan(refundable) if refundable else "")
+        # Never pre-filled: the owner types the amount, so a refund of everything is never one click away.
+        refund_form = RefundForm(formdata=None)
     returnable = {pid: left for pid, left in stock.returnable_units(order.id).items() if left > 0} if can_refund else {}
     return render_template(
         "admin/order.html", order=order, items=order.items, refunds=refunds, events=event_rows(order.id),
         attempts=order.attempts,
         refundable_fen=refundable, can_refund=can_refund and refundable > 0, refund_form=refund_form,
-        form=EmptyForm(), tracking=TrackingForm(formdata=None), returnable=returnable,
+        form=EmptyForm(), tracking=TrackingForm(formdata=None), returnable=returnable, confirm_refund=confirm_refund,
     ), status
 
 
@@ -272,6 +274,9 @@ def refund(order_id):
     if units is None:
         form.amount.errors.append("退回库存的件数须是 0 到该商品还能退回的件数之间的整数。")
         return render_order(order, form, 400)
+    if order.status in PAID_STATUSES and request.form.get("confirmed") != "1":
+        # Ask first, showing the amount: the confirmation's button sends the same form with confirmed=1.
+        return render_order(order, form, confirm_refund=True)
     try:
         refund = create_refund(order, form.amount_fen, (form.reason.data or "").strip(), utcnow())
     except RefundRefused as refused:

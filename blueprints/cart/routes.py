@@ -1,5 +1,5 @@
 """Cart views: show the cart; add, update, remove and clear are POST-only."""
-from flask import abort, flash, redirect, render_template, session, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
 from blueprints.cart import bp
@@ -16,15 +16,19 @@ from services.cart import (
     set_quantity,
     stock_problem,
 )
+from services.checkout import shipping_for
 
 UNKNOWN_PRODUCT = "商品不存在或已下架。"
 
 
-def render_cart(lines, status=200, line_errors=None):
-    total_fen = sum(line.line_total_fen for line in lines)
+def render_cart(lines, status=200, line_errors=None, typed=None):
+    """The cart page; ``line_errors`` and ``typed`` hold a refused quantity's message and what was typed."""
+    items_fen = sum(line.line_total_fen for line in lines)
+    shipping = shipping_for(items_fen)
     return render_template(
-        "cart/show.html", lines=lines, total_fen=total_fen, line_errors=line_errors or {},
-        can_checkout=bool(lines) and not any(line.problem for line in lines), clear_form=EmptyForm(),
+        "cart/show.html", lines=lines, items_fen=items_fen, shipping=shipping, total_fen=items_fen + shipping.fee_fen,
+        line_errors=line_errors or {}, typed=typed or {},
+        can_checkout=bool(lines) and not any(line.problem for line in lines)
     ), status
 
 
@@ -79,7 +83,8 @@ def update():
     else:
         problem = first_error(form, "quantity") or "请求无效，请刷新页面后重试。"
     if problem:
-        return render_cart(lines, 400, {line.product.id: problem})
+        typed = {line.product.id: request.form.get("quantity", "")[:10]}
+        return render_cart(lines, 400, {line.product.id: problem}, typed)
     set_quantity(session, line.product.id, form.quantity.data)
     flash(f"已将「{line.product.name}」的数量改为 {form.quantity.data}。", "success")
     return redirect(url_for("cart.show"), 303)
@@ -98,9 +103,18 @@ def remove():
     return redirect(url_for("cart.show"), 303)
 
 
+@bp.get("/clear")
+def confirm_clear():
+    """Ask before emptying the cart (清空购物车 is a link here, so it asks without JavaScript too)."""
+    lines, _ = cart_lines(session)
+    if not lines:
+        return redirect(url_for("cart.show"), 303)
+    return render_template("cart/confirm_clear.html", lines=lines, form=EmptyForm())
+
+
 @bp.post("/clear")
 def clear():
-    """Empty the cart."""
+    """Empty the cart (the confirmation page's button)."""
     if not EmptyForm().validate_on_submit():
         abort(400, description="请求无效，请刷新页面后重试。")
     clear_cart(session)

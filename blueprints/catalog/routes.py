@@ -7,6 +7,7 @@ from blueprints.catalog import bp
 from blueprints.paging import page_number
 from extensions import db
 from models import Category, Product
+from services.search import search_products
 
 HOME_PRODUCTS_PER_CATEGORY = 4
 SEARCH_MAX_LENGTH = 50
@@ -60,9 +61,10 @@ def product(slug):
 
 @bp.get("/search")
 def search():
-    """Find active products whose name contains the query."""
+    """Find active products by name, category and description, best matches first."""
     query = request.args.get("q", "").strip()[:SEARCH_MAX_LENGTH]
     page = None
-    if query:
-        page = paginate(active_products().where(Product.name.icontains(query, autoescape=True)))
+    statement = search_products(query) if query else None
+    if statement is not None:
+        page = paginate(statement)
     return render_template("catalog/search.html", query=query, page=page)

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from blueprints.forms import EmptyForm
+from blueprints.orders.timeline import is_payable, order_page_context
 from blueprints.pay import bp
 from blueprints.pay.active_queries import active_queries
 from blueprints.pay.channels import channels_for, in_wechat
@@ -62,11 +63,12 @@ def final_page(order, now):
 
 @bp.get("/orders/<token>")
 def order(token):
-    """Show an order; while it can still be paid, that is the pay page."""
+    """Show an order: its steps, items, delivery details and what to do next; while it can still be paid,
+    that is the pay page."""
     order = order_by_token(token)
-    if order.status == OrderStatus.PENDING:
+    if is_payable(order, utcnow()):
         return redirect(url_for("pay.show", token=token))
-    return render_template("pay/order.html", order=order, form=EmptyForm())
+    return render_template("pay/order.html", order=order, form=EmptyForm(), **order_page_context(order))
 
 
 @bp.get("/pay/<token>")
