@@ -167,6 +167,18 @@ def test_a_pending_order_past_its_deadline_shows_the_order_page_with_reorder(app
     assert "支付已超时" in text(response) and ">再来一单</button>" in text(response)
 
 
+def test_the_pay_page_past_its_deadline_offers_to_order_the_same_again(app, client, make_product):
+    token = buy(client, make_product(stock=5))
+    set_order(app, token, expires_at=utcnow() - timedelta(minutes=1))
+
+    page = text(client.get(f"/pay/{token}"))
+
+    assert "支付已超时" in page and ">重新下单</button>" in page
+    reorder = client.post(f"/orders/{token}/reorder", data={"csrf_token": csrf_token_from(page)})
+    assert (reorder.status_code, reorder.location) == (303, "/cart")
+    assert "已将 1 件商品放入购物车" in text(client.get("/cart"))
+
+
 def test_a_payable_order_still_goes_to_the_pay_page(client, make_product):
     token = buy(client, make_product(stock=5))
     response = client.get(f"/orders/{token}")
