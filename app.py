@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as config_module
 from blueprints.page_cache import init_page_cache
+from blueprints.pay.page_cache import init_pay_page_cache
 from extensions import DATABASE_DOWN, csrf, db, limiter, login_manager, migrate
 from http_policy import configure_logging, register_http_policy
 from templating import register_template_helpers
@@ -69,6 +70,7 @@ def register_extensions(app):
     # @limiter.limit wrapper, so the per-request check of Flask-Limiter's before_request has nothing to do.
     app.before_request_funcs[None].remove(limiter._check_request_limit)
     init_page_cache(app)
+    init_pay_page_cache(app)
 
 
 def register_blueprints(app):

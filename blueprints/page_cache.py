@@ -53,10 +53,15 @@ class PageCache:
 
 def init_page_cache(app) -> None:
     app.extensions["page_cache"] = PageCache(app.config["PAGE_CACHE_SIZE"])
+    app.extensions["cart_badges"] = {}
 
 
 def cart_badge(count: int) -> str:
-    return current_app.jinja_env.get_template(BADGE_TEMPLATE).render(cart_count=count)
+    """The header's cart badge for a count, rendered once per count and process."""
+    badges = current_app.extensions["cart_badges"]
+    if count not in badges:
+        badges[count] = current_app.jinja_env.get_template(BADGE_TEMPLATE).render(cart_count=count)
+    return badges[count]
 
 
 def page_key():
@@ -65,23 +70,31 @@ def page_key():
     return request.path, request.args.get("page", "")
 
 
-def impersonal(page: str, badge: str) -> str | None:
-    """The page with this visitor's parts cut out, or None if they cannot be found (then it is not stored)."""
-    if page.count(badge) != 1:
-        return None
-    page = page.replace(badge, CART_BADGE)
+def impersonal(page: str, cuts: dict[str, str] | None = None) -> str | None:
+    """The page with this visitor's parts replaced by markers: the cart badge, the CSRF token, and each of
+    ``cuts`` (marker: text). None if the badge or a cut is not found exactly once (then it is not stored)."""
+    for marker, part in {CART_BADGE: cart_badge(cart_count(session)), **(cuts or {})}.items():
+        if page.count(part) != 1:
+            return None
+        page = page.replace(part, marker)
     token = g.get("csrf_token")  # Flask-WTF keeps the token it put in this page's forms here
     if token:
         page = page.replace(token, CSRF_TOKEN)
     return page
 
 
-def personal(page: str) -> str:
-    """A stored page with this visitor's cart badge and CSRF token."""
-    page = page.replace(CART_BADGE, cart_badge(cart_count(session)))
+def personal(page: str, fills: dict[str, str] | None = None) -> str:
+    """A stored page with this visitor's cart badge and CSRF token, and each of ``fills`` (marker: text)."""
+    for marker, part in {CART_BADGE: cart_badge(cart_count(session)), **(fills or {})}.items():
+        page = page.replace(marker, part)
     if CSRF_TOKEN in page:
         page = page.replace(CSRF_TOKEN, generate_csrf())
     return page
+
+
+def must_render() -> bool:
+    """The cache is off, or there are flash messages to show (they are this request's alone)."""
+    return not current_app.extensions["page_cache"].capacity or "_flashes" in session
 
 
 def cached_page(view):
@@ -90,18 +103,15 @@ def cached_page(view):
 
     @wraps(view)
     def serve(**kwargs):
-        cache = current_app.extensions["page_cache"]
-        if not cache.capacity or session.get("_flashes"):
+        if must_render():
             return view(**kwargs)
-        key = page_key()
-        with db.engine.connect() as connection:  # not the session: a page served from here needs no other query
-            version = read_version(connection)
+        cache, key, version = current_app.extensions["page_cache"], page_key(), read_version(db.engine)
         page = cache.get(key, version)
         if page is not None:
             return personal(page)
         rendered = view(**kwargs)
         if isinstance(rendered, str):
-            stored = impersonal(rendered, cart_badge(cart_count(session)))
+            stored = impersonal(rendered)
             if stored is not None:
                 cache.put(key, version, stored)
         return rendered

@@ -11,6 +11,7 @@ from blueprints.orders.timeline import is_payable, order_page_context
 from blueprints.pay import bp
 from blueprints.pay.active_queries import active_queries
 from blueprints.pay.channels import channels_for, in_wechat
+from blueprints.pay.page_cache import cached_pay_page, fingerprint, store_pay_page
 from blueprints.pay.wechat_login import OPENID_KEY, jsapi_available
 from core.clock import utcnow
 from core.vocabulary import PAID_STATUSES, AttemptStatus, EventKind, OrderStatus, Outcome, PaymentChannel
@@ -76,12 +77,16 @@ def order(token):
 @bp.get("/pay/<token>")
 def show(token):
     """The pay page: a QR code on computers, WeChat's pay sheet inside WeChat, WeChat's cashier elsewhere."""
+    channels = browser_channels()
+    state = fingerprint(token)
+    cached = cached_pay_page(token, channels, state)
+    if cached is not None:
+        return cached
     order = order_by_token(token)
     now = utcnow()
     page = final_page(order, now)
     if page is not None:
         return page
-    channels = browser_channels()
     channel = chosen_channel(order, channels)
     openid = session.get(OPENID_KEY)
     if channel == PaymentChannel.JSAPI and not openid:
@@ -94,7 +99,10 @@ def show(token):
             return render_template("pay/retry.html", order=order, form=EmptyForm(), channel=channel)
         if attempt is None:  # paid or closed meanwhile
             return redirect(url_for("pay.show", token=token))
-    return render_pay_page(order, channel, channels, attempt, seconds_left(order, now))
+    left = seconds_left(order, now)
+    response = render_pay_page(order, channel, channels, attempt, left)
+    store_pay_page(token, channels, state, response, channel, attempt, left)
+    return response
 
 
 def render_pay_page(order, channel, channels, attempt, left):
