@@ -7,6 +7,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as config_module
+from blueprints.page_cache import init_page_cache
 from extensions import DATABASE_DOWN, csrf, db, limiter, login_manager, migrate
 from http_policy import configure_logging, register_http_policy
 from templating import register_template_helpers
@@ -41,6 +42,9 @@ def register_extensions(app):
     import models  # noqa: F401  (registers every table on the metadata)
     import services.rate_limits  # noqa: F401  (registers the shopdb:// rate-limit storage)
 
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A file on this machine: no server can drop a pooled connection, so nothing to ping before use.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False}
     db.init_app(app)
 
     @app.teardown_appcontext
@@ -48,8 +52,10 @@ def register_extensions(app):
         """End the request's transaction; a connection the database killed meanwhile is thrown away.
 
         Registered after Flask-SQLAlchemy's teardown, so it runs first: a failed ROLLBACK there would
-        turn a page already rendered into a 500.
+        turn a page already rendered into a 500. A request that never used the session has none to end.
         """
+        if not db.session.registry.has():
+            return
         try:
             db.session.close()
         except SQLAlchemyError:
@@ -59,6 +65,10 @@ def register_extensions(app):
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
+    # The shop sets no default or application-wide limits: each limited view is checked by its own
+    # @limiter.limit wrapper, so the per-request check of Flask-Limiter's before_request has nothing to do.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    init_page_cache(app)
 
 
 def register_blueprints(app):

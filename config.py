@@ -53,6 +53,8 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SHOP_NAME = env("SHOP_NAME", "小满杂货铺")
     CATALOG_PAGE_SIZE = env_int("CATALOG_PAGE_SIZE", 8)
+    # Rendered catalog pages kept per web process (blueprints/page_cache.py); 0 turns the cache off.
+    PAGE_CACHE_SIZE = env_int("PAGE_CACHE_SIZE", 256)
     # Abuse limits (README "Limits"). Most units of one product in one order:
     CART_MAX_QUANTITY = env_int("CART_MAX_QUANTITY", 20)
     # Most orders waiting for payment at once, per browser and per IP address (carrier NAT shares IPs).

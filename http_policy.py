@@ -7,7 +7,7 @@ import re
 import uuid
 from urllib.parse import urlsplit
 
-from flask import current_app, g, has_request_context, request
+from flask import abort, current_app, g, has_request_context, request
 
 
 def origin(url: str | None) -> str | None:
@@ -94,6 +94,13 @@ def register_http_policy(app):
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
 
+    @app.before_request
+    def refuse_nul_bytes():
+        """No text the shop keeps or shows may hold NUL (PostgreSQL refuses it; HTML forbids it): 400 up front."""
+        form = request.form if request.mimetype == "application/x-www-form-urlencoded" else {}
+        if "\x00" in request.path or holds_nul(request.args) or (form and holds_nul(form)):
+            abort(400)
+
     @app.after_request
     def add_headers(response):
         response.headers.setdefault("Content-Security-Policy", policy)
@@ -104,6 +111,10 @@ def register_http_policy(app):
             response.headers["Strict-Transport-Security"] = STRICT_TRANSPORT_SECURITY
         response.headers["X-Request-ID"] = g.get("request_id", "")
         return response
+
+
+def holds_nul(fields) -> bool:
+    return any("\x00" in name or "\x00" in value for name, values in fields.lists() for value in values)
 
 
 def sends_hsts(policy) -> bool:

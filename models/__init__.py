@@ -2,6 +2,7 @@
 from models.alerts import Outbox, OutboxAttempt
 from models.base import Base
 from models.catalog import Category, Product, ProductImage, ProductSearchTerm, reindex_products
+from models.catalog_version import CatalogVersion
 from models.order import Delivery, Order, OrderItem, new_out_trade_no
 from models.owner import LoginFailure, Owner
 from models.payment import PaymentAttempt, PaymentEvent, Refund
@@ -10,7 +11,7 @@ from models.reconciliation import BillDifference, BillRun
 from models.stock import StockLog
 
 __all__ = [
-    "Base", "Category", "Product", "ProductImage", "ProductSearchTerm", "reindex_products", "StockLog", "Outbox",
-    "OutboxAttempt", "Delivery", "Order", "OrderItem", "new_out_trade_no", "LoginFailure", "Owner",
-    "PaymentAttempt", "PaymentEvent", "Refund", "RateLimitCounter", "BillRun", "BillDifference",
+    "Base", "Category", "Product", "ProductImage", "ProductSearchTerm", "reindex_products", "CatalogVersion",
+    "StockLog", "Outbox", "OutboxAttempt", "Delivery", "Order", "OrderItem", "new_out_trade_no", "LoginFailure",
+    "Owner", "PaymentAttempt", "PaymentEvent", "Refund", "RateLimitCounter", "BillRun", "BillDifference",
 ]

@@ -16,7 +16,7 @@ from payments import PaymentError
 from services.attempts import open_attempt
 from services.payment import close_order, refresh_order
 from services.refunds import create_refund, refresh_refund
-from tests.helpers import free_port, status_of, wait_for
+from tests.helpers import csrf, free_port, status_of, wait_for
 from tests.wechat import signed_notification, transaction_resource
 
 HOSTILE_QUERIES = [
@@ -174,3 +174,16 @@ def test_active_queries_are_bounded_per_order_per_process_and_per_second(app, ga
     assert started == [True, False, True, False]
     assert after == [True, False]
 
+
+
+def test_nul_bytes_in_a_path_query_or_form_get_400(app, client, make_product):
+    product_id = make_product()
+    with app.app_context():
+        slug = db.session.get(Product, product_id).slug
+    form = {"product_id": product_id, "quantity": "1", "csrf_token": csrf(client, f"/p/{slug}")}
+
+    assert client.get("/search?q=%00").status_code == 400
+    assert client.get("/p/%00").status_code == 400
+    assert client.post("/cart/add", data={**form, "quantity": "1\x00"}).status_code == 400
+    assert client.get("/search?q=ok").status_code == 200
+    assert client.post("/cart/add", data=form).status_code == 303

@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 
 from blueprints.cart.forms import AddToCartForm
 from blueprints.catalog import bp
+from blueprints.page_cache import cached_page
 from blueprints.paging import page_number
 from extensions import db
 from models import Category, Product
@@ -22,12 +23,13 @@ def paginate(statement):
     return db.paginate(statement, page=page_number(), per_page=per_page, max_per_page=per_page)
 
 
-def render_product_page(product, form, status=200):
-    """Render a product page with its add-to-cart form (also used to show the form's errors)."""
-    return render_template("catalog/product.html", product=product, form=form), status
+def render_product_page(product, form):
+    """Render a product page with its add-to-cart form."""
+    return render_template("catalog/product.html", product=product, form=form)
 
 
 @bp.get("/")
+@cached_page
 def home():
     """Show every category that has products, with its first few products."""
     shelves = []
@@ -45,6 +47,7 @@ def home():
 
 
 @bp.get("/c/<slug>")
+@cached_page
 def category(slug):
     """Show one category's products, a page at a time."""
     category = db.first_or_404(select(Category).filter_by(slug=slug, visible=True))
@@ -53,6 +56,7 @@ def category(slug):
 
 
 @bp.get("/p/<slug>")
+@cached_page
 def product(slug):
     """Show one active product with its add-to-cart form."""
     product = db.first_or_404(select(Product).where(Product.slug == slug, Product.on_sale))

@@ -3,7 +3,7 @@ WeChat's H5 cashier and its return page, the status poll, and the customer's can
 from urllib.parse import quote
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from blueprints.forms import EmptyForm
@@ -23,6 +23,8 @@ from services.attempts import jsapi_parameters, open_attempt
 from services.payment import PaymentMismatch, claim_active_query, close_order, refresh_order
 
 NO_SCRIPT_REFRESH_SECONDS = 20  # often enough to see a payment, rarely enough not to lose a reader's place
+STATUS_COLUMNS = select(Order.id, Order.status, Order.expires_at, Order.last_queried_at).where(
+    Order.token == bindparam("token"))
 
 
 def order_by_token(token):
@@ -207,12 +209,12 @@ def retry(token):
 def status(token):
     """Report the order's status from the database; now and then ask WeChat Pay in the background.
 
-    Every waiting customer calls this every 2 s: one indexed lookup of four columns, no session, and a
-    write only when an active query is due.
+    Every waiting customer calls this every 2 s: one indexed lookup of four columns on a pooled connection
+    (not the ORM session), nothing written to the cookie, and a database write only when an active query
+    is due.
     """
-    row = db.session.execute(
-        select(Order.id, Order.status, Order.expires_at, Order.last_queried_at).where(Order.token == token)
-    ).first()
+    with db.engine.connect() as connection:
+        row = connection.execute(STATUS_COLUMNS, {"token": token}).first()
     if row is None:
         abort(404)
     now = utcnow()

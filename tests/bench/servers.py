@@ -127,16 +127,32 @@ def kill_a_worker(master_pid: int, timeout: float = 60) -> tuple[int, float]:
     return victim, time.monotonic() - began
 
 
+def tree_pids(pid: int) -> list[int]:
+    """A process and its children (gunicorn's master and workers)."""
+    try:
+        return [pid] + [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return [pid]
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its children: unlike req/s, it does not
+    depend on what else the machine is running."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for each in tree_pids(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def process_tree_rss(pid: int) -> dict[int, tuple[float, float]]:
     """{pid: (current RSS MiB, peak RSS MiB)} of a process and its children (from /proc)."""
     found = {}
-    pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(child) for child in children]
-    except OSError:
-        pass
-    for each in pids:
+    for each in tree_pids(pid):
         try:
             status = dict(line.split(":", 1) for line in Path(f"/proc/{each}/status").read_text().splitlines()
                           if ":" in line)
