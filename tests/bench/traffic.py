@@ -10,6 +10,7 @@ import random
 import re
 import threading
 import time
+import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
 from html import unescape
@@ -17,6 +18,7 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import requests
+from requests.cookies import extract_cookies_to_jar
 
 from tests.helpers import DELIVERY_FORM
 
@@ -41,6 +43,14 @@ class LoopbackCookies(http.cookiejar.DefaultCookiePolicy):
 
     def return_ok_secure(self, cookie, request):
         return urlsplit(request.get_full_url()).hostname in LOOPBACK or super().return_ok_secure(cookie, request)
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """requests copies a session's cookies into a jar of its own policy for each request and each redirect,
+    which would drop the Secure ones on http: the browser keeps its cookies itself (Browser.jar)."""
+
+    def set_ok(self, cookie, request):
+        return False
 
 
 def text_of(html: str) -> str:
@@ -218,29 +228,47 @@ class Browser:
         self.ip = ip or f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
         self.http = requests.Session()
         self.http.trust_env = False
-        self.http.cookies.set_policy(LoopbackCookies())
+        self.http.cookies.set_policy(_NoCookies())
+        self.jar = http.cookiejar.CookieJar(LoopbackCookies())
         self.http.headers.update({"User-Agent": COMPUTER_UA, "Accept-Language": "zh-CN,zh;q=0.9",
                                   "X-Forwarded-For": self.ip, "X-Forwarded-Proto": "https"})
         self.timeout = timeout
         self.at = None  # the page the browser shows (the Referer of its next form)
 
     def _send(self, method: str, path: str, data=None, retry: bool = True):
+        """Send a request and follow its redirects as a browser does; the last answer (each hop recorded)."""
         label = label_of(path)
-        headers = {}
-        if self.at:  # as https, since that is the scheme the shop was told (Flask-WTF checks it on POSTs)
-            headers["Referer"] = "https://" + urlsplit(self.traffic.shop).netloc + urlsplit(self.at).path
         try:
-            response = self.http.request(method, self.traffic.shop + path, data=data, headers=headers,
-                                         timeout=self.timeout, allow_redirects=True)
+            response = self._follow(method, path, data)
         except DROPPED as error:
             self.traffic.failed(method, label, error)
             if not retry:
                 raise
             time.sleep(0.3)  # the customer reloads (or sends the form again: the shop makes it one order)
             return self._send(method, path, data, retry=False)
-        for hop in [*response.history, response]:
-            self.traffic.record(hop.request.method, label_of(urlsplit(hop.url).path), hop)
         return response
+
+    def _follow(self, method: str, path: str, data=None, hops: int = 10):
+        for _ in range(hops):
+            url = self.traffic.shop + path
+            headers = {}
+            if self.at:  # as https, since that is the scheme the shop was told (Flask-WTF checks it on POSTs)
+                headers["Referer"] = "https://" + urlsplit(self.traffic.shop).netloc + urlsplit(self.at).path
+            cookies = urllib.request.Request(url)
+            self.jar.add_cookie_header(cookies)
+            if cookies.has_header("Cookie"):
+                headers["Cookie"] = cookies.get_header("Cookie")
+            response = self.http.request(method, url, data=data, headers=headers, timeout=self.timeout,
+                                         allow_redirects=False)
+            extract_cookies_to_jar(self.jar, response.request, response.raw)
+            self.traffic.record(method, label_of(path), response)
+            if not response.is_redirect:
+                return response
+            location = urlsplit(response.headers["Location"])
+            path = location.path + (f"?{location.query}" if location.query else "")
+            if response.status_code in (301, 302, 303):
+                method, data = "GET", None
+        raise RuntimeError(f"more than {hops} redirects from {path}")
 
     def get(self, path: str) -> Page:
         response = self._send("GET", path)
