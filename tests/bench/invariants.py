@@ -30,9 +30,10 @@ OUTCOME_FINAL = {Outcome.PAID: PAID, Outcome.ALREADY_PAID: PAID, Outcome.CLOSED:
                  Outcome.ALREADY_CLOSED: CLOSED, Outcome.UNCHANGED: ANY}
 STATUS_FINAL = {OrderStatus.PENDING: ANY, OrderStatus.PAID: PAID, OrderStatus.SHIPPED: SHIPPED,
                 OrderStatus.CLOSED: CLOSED}
-# The status poll's answers, as pay.js shows them: paid -> 支付成功; closed, expired -> 支付已超时 and
-# "支付时间已过，订单将自动关闭".
-POLL_FINAL = {"pending": ANY, "paid": PAID, "shipped": SHIPPED, "closed": CLOSED, "expired": CLOSED}
+# The status poll's answers, as pay.js shows them: paid -> 支付成功; expired (pending past the deadline) ->
+# 支付已超时 with "如果您刚刚付过款，请稍候" (a payment made at the last moment may still arrive); closed -> the
+# page reloads to 订单已关闭.
+POLL_FINAL = {"pending": ANY, "paid": PAID, "shipped": SHIPPED, "closed": CLOSED, "expired": CLOSED | PAID}
 # Page titles (templates/pay/*.html) and what the page says about the order's end.
 TITLE_FINAL = {
     "请使用微信扫码支付": ANY,  # the pay page, while it can be paid

@@ -126,12 +126,16 @@ def run(seconds: float = 60, workdir: Path | None = None, log=print) -> Result:
     """One load test; the checks it made. Raises if the topology could not be started or did not settle."""
     plan = Plan.for_seconds(seconds)
     began = time.monotonic()
+
+    def say(text: str) -> None:
+        log(f"[{time.monotonic() - began:5.1f} s] {text}")
+
     with ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loadtest-")))
         port = servers.free_port()
         shop = bench_shop.prepare(
-            workdir, ORDER_PAY_TIMEOUT=str(plan.pay_minutes), JOBS_INTERVAL_SECONDS="1",
+            workdir, ORDER_PAY_TIMEOUT=str(plan.pay_minutes), JOBS_INTERVAL_SECONDS="1", JOBS_RETRY_SECONDS="3",
             RECONCILE_BACKOFF_MINUTES="0.05,0.1,0.2", SHIP_DELAY_MINUTES="0.1",
             WECHATPAY_CONNECT_TIMEOUT="2", WECHATPAY_READ_TIMEOUT=str(READ_TIMEOUT),
             WECHATPAY_NOTIFY_URL=f"http://127.0.0.1:{port}/pay/notify", LOG_LEVEL="WARNING")
@@ -143,7 +147,7 @@ def run(seconds: float = 60, workdir: Path | None = None, log=print) -> Result:
                                              workers=plan.web_workers, port=port)
         master = stack.enter_context(context)
         stack.enter_context(servers.jobs(shop.env, log=workdir / "jobs.log"))
-        log(f"shop {shop_url} ({plan.web_workers} workers), sandbox {sandbox_url}, jobs process; files in {workdir}")
+        say(f"shop {shop_url} ({plan.web_workers} workers), sandbox {sandbox_url}, jobs process; files in {workdir}")
 
         traffic = Traffic(shop_url, sandbox_url)
         stop, traffic_done = threading.Event(), threading.Event()
@@ -158,7 +162,7 @@ def run(seconds: float = 60, workdir: Path | None = None, log=print) -> Result:
         products = products_on_sale(shop.env["DATABASE_URL"])
         arm_faults(sandbox_url)
 
-        log(f"traffic for {plan.seconds:.0f} s: {plan.customers} customers at a time, {plan.pollers} pay pages "
+        say(f"traffic for {plan.seconds:.0f} s: {plan.customers} customers at a time, {plan.pollers} pay pages "
             "polling, the owner refunding; one web worker killed halfway")
         traffic.started = time.monotonic()
         revisits = Revisits(traffic)
@@ -188,7 +192,7 @@ def run(seconds: float = 60, workdir: Path | None = None, log=print) -> Result:
         fired = [(f"{fault['target']} {fault['mode']}", fault["fired"])
                  for fault in control(sandbox_url, "GET", "/faults")["faults"]]
         control(sandbox_url, "DELETE", "/faults")
-        log(f"traffic stopped at +{time.monotonic() - traffic.started:.0f} s; faults cleared, waiting for the "
+        say(f"traffic stopped at +{time.monotonic() - traffic.started:.0f} s; faults cleared, waiting for the "
             "shop to settle")
         left = [""]
 
@@ -200,6 +204,7 @@ def run(seconds: float = 60, workdir: Path | None = None, log=print) -> Result:
             servers.wait_until(settled, "the shop settling", master, timeout=plan.settle_seconds, interval=0.5)
         except RuntimeError as error:
             raise RuntimeError(f"{error}; left: {left[0]}") from None
+        say("settled; checking")
         state = invariants.read_shop(shop.env["DATABASE_URL"], log_start)
         sandbox_books = invariants.read_sandbox(sandbox_url)
         checks = [
@@ -212,6 +217,7 @@ def run(seconds: float = 60, workdir: Path | None = None, log=print) -> Result:
             invariants.refunds_equal(state, sandbox_books),
             invariants.messages_true(traffic, state, sandbox_books),
         ]
+        say("stopping every process")
     return Result(checks, traffic, time.monotonic() - began, fired)
 
 
