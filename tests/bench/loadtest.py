@@ -10,16 +10,18 @@ Exit status 1 on any mismatch. Every process it started is stopped, however it e
 """
 import argparse
 import random
+import secrets
 import sys
 import tempfile
 import threading
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from tests.bench import invariants, report, servers
@@ -115,6 +117,26 @@ def unsettled(database_url: str, sandbox_url: str) -> str:
         ("notifications waiting", [delivery["id"] for delivery in waiting])) if items)
 
 
+@contextmanager
+def throwaway_database(server_url: str):
+    """A fresh PostgreSQL database on the server ``server_url`` points at, dropped afterwards: its URL."""
+    url = make_url(server_url)
+    if url.drivername in ("postgres", "postgresql"):  # psycopg 3, the driver the shop installs
+        url = url.set(drivername="postgresql+psycopg")
+    name = f"loadtest_{secrets.token_hex(4)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
 def start_threads(target, count: int, name: str) -> list[threading.Thread]:
     threads = [threading.Thread(target=target, name=f"{name}-{n}", daemon=True) for n in range(count)]
     for thread in threads:
@@ -122,8 +144,11 @@ def start_threads(target, count: int, name: str) -> list[threading.Thread]:
     return threads
 
 
-def run(seconds: float = 60, workdir: Path | None = None, log=print) -> Result:
-    """One load test; the checks it made. Raises if the topology could not be started or did not settle."""
+def run(seconds: float = 60, workdir: Path | None = None, log=print, postgres: str | None = None) -> Result:
+    """One load test; the checks it made. Raises if the topology could not be started or did not settle.
+
+    The shop's database is SQLite in ``workdir``, or with ``postgres`` (a server's URL) a throw-away database
+    on that server."""
     plan = Plan.for_seconds(seconds)
     began = time.monotonic()
 
@@ -134,11 +159,12 @@ def run(seconds: float = 60, workdir: Path | None = None, log=print) -> Result:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loadtest-")))
         port = servers.free_port()
+        database = {"DATABASE_URL": stack.enter_context(throwaway_database(postgres))} if postgres else {}
         shop = bench_shop.prepare(
             workdir, ORDER_PAY_TIMEOUT=str(plan.pay_minutes), JOBS_INTERVAL_SECONDS="1", JOBS_RETRY_SECONDS="3",
             RECONCILE_BACKOFF_MINUTES="0.05,0.1,0.2", SHIP_DELAY_MINUTES="0.1",
             WECHATPAY_CONNECT_TIMEOUT="2", WECHATPAY_READ_TIMEOUT=str(READ_TIMEOUT),
-            WECHATPAY_NOTIFY_URL=f"http://127.0.0.1:{port}/pay/notify", LOG_LEVEL="WARNING")
+            WECHATPAY_NOTIFY_URL=f"http://127.0.0.1:{port}/pay/notify", **database)
         servers.flask_command({**shop.env, "SHOP_OWNER_PASSWORD": OWNER[1]}, "create-owner", "--username", OWNER[0])
         context, sandbox_url = servers.sandbox(workdir, log=workdir / "sandbox.log")
         stack.enter_context(context)
@@ -246,10 +272,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.loadtest", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60, help="seconds of traffic (default 60)")
     parser.add_argument("--keep", type=Path, help="a folder to keep the databases and logs in")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="run the shop on a throw-away database on this PostgreSQL server (default: SQLite)")
     args = parser.parse_args(argv)
     random.seed()
     try:
-        result = run(args.seconds, args.keep)
+        result = run(args.seconds, args.keep, postgres=args.postgres)
     except KeyboardInterrupt:
         print("interrupted; every process stopped", file=sys.stderr)
         return 130
