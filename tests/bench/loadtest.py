@@ -52,7 +52,7 @@ class Plan:
     def for_seconds(cls, seconds: float) -> "Plan":
         short = seconds < 30
         return cls(seconds=seconds, customers=6 if short else 8, pay_minutes=0.15 if short else 0.25,
-                   minimums={"orders placed": 6 if short else 20, "paid on the phone": 2 if short else 8,
+                   minimums={"orders placed": 5 if short else 20, "paid on the phone": 1 if short else 8,
                              "cancelled": 1, "left to expire": 1, "refunds asked": 1})
 
 
@@ -179,7 +179,7 @@ def run(seconds: float = 60, workdir: Path | None = None, log=print, postgres: s
         stop, traffic_done = threading.Event(), threading.Event()
         stack.callback(stop.set)  # however the block ends, the visitors stop
         stack.callback(traffic_done.set)
-        owner = Owner(traffic, *OWNER, stop, plan.refund_share)
+        owner = Owner(traffic, *OWNER, traffic_done, plan.refund_share)  # refunds until the customers are done
         owner.login()
         products = products_on_sale(shop.env["DATABASE_URL"])
         for product in products[1:]:  # the first keeps its few units: customers meet it sold out
@@ -207,10 +207,11 @@ def run(seconds: float = 60, workdir: Path | None = None, log=print, postgres: s
 
         # Customers finish what they started (a payment waits for its answer), then the late visitors come back.
         finish_by = time.monotonic() + plan.pay_minutes * 60 + 30
-        for thread in shoppers + pollers + others[::2]:
+        for thread in shoppers + pollers + others[2:]:
             thread.join(max(0.1, finish_by - time.monotonic()))
-        traffic_done.set()
-        others[1].join(max(0.1, finish_by + 10 - time.monotonic()))
+        traffic_done.set()  # the owner refunds what was paid last, the late visitors come back
+        for thread in others[:2]:
+            thread.join(max(0.1, finish_by + 30 - time.monotonic()))
         still = [thread.name for thread in shoppers + pollers + others if thread.is_alive()]
         if still:
             raise RuntimeError(f"visitors still busy after the run: {', '.join(still[:5])}")

@@ -312,12 +312,21 @@ def think(low: float, high: float, stop: threading.Event) -> None:
 class Customers:
     """A stream of customers: browse, add to the cart, check out, then pay, cancel or let the order expire."""
 
-    FATES = (("pay", 0.6), ("cancel", 0.2), ("expire", 0.2))
+    # Dealt from shuffled decks of five (3 pay, 1 cancel, 1 expire): the shares hold in a short run too, so
+    # that every five orders bring each fate at least once.
+    DECK = ("pay", "pay", "pay", "cancel", "expire")
 
     def __init__(self, traffic: Traffic, products: list[Product], pay_window: float, stop: threading.Event,
                  revisits: "Revisits"):
         self.traffic, self.products, self.pay_window = traffic, products, pay_window
         self.stop, self.revisits = stop, revisits
+        self.deck, self.deck_lock = [], threading.Lock()
+
+    def deal(self) -> str:
+        with self.deck_lock:
+            if not self.deck:
+                self.deck = random.sample(self.DECK, k=len(self.DECK))
+            return self.deck.pop()
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -365,7 +374,7 @@ class Customers:
         if number is None:
             self.traffic.count("no pay page (WeChat Pay kept failing)")
             return
-        fate = random.choices([fate for fate, _ in self.FATES], [weight for _, weight in self.FATES])[0]
+        fate = self.deal()
         order = Tracked(token, number, fate, time.monotonic(), time.monotonic() + self.pay_window)
         self.traffic.track(order)
         self.traffic.count("orders placed")
@@ -526,17 +535,21 @@ class Owner:
             raise RuntimeError(f"restocking product {product_id} failed: {answer.status} {answer.errors}")
 
     def run(self) -> None:
-        while not self.stop.is_set():
-            self.stop.wait(random.uniform(0.8, 1.6))
+        """Refund as paid orders come in, until ``stop`` (after the customers are done), those seen by then too."""
+        while True:
+            finished = self.stop.wait(random.uniform(0.8, 1.6))
             with self.traffic.lock:
                 fresh = self.traffic.paid[self.seen:]
                 self.seen = len(self.traffic.paid)
             for token in fresh:
-                if random.random() < self.share and not self.stop.is_set():
+                # The first paid order always (a short run refunds too), then a share of them.
+                if not self.traffic.outcomes.get("refunds asked") or random.random() < self.share:
                     try:
                         self.refund(self.traffic.orders[token])
                     except Exception as error:
                         self.traffic.count(f"client error (owner): {type(error).__name__}: {error}"[:160])
+            if finished:
+                return
 
     def refund(self, order: Tracked) -> None:
         listing = self.browser.get(f"/admin/orders?q={order.number}")
