@@ -3,6 +3,7 @@
 import json
 import threading
 import time
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -325,3 +326,28 @@ def test_rate_validation(sb):
         response = requests.post(sb.url + "/sandbox/api/faults", json=bad, timeout=5)
         assert response.status_code == 400, bad
     assert sb.armed_faults() == []
+
+
+def test_the_load_tests_notification_mix(sb, wxpay, receiver):
+    """make loadtest's faults: lost, three copies one after another, three at once, late; each notification
+    takes at most one of the first three and a delay on its own draw, and every fault counts what it fired."""
+    sb.fault(target="notify", mode="drop", rate=0.25)
+    sb.fault(target="notify", mode="duplicate", rate=0.25, times=3)
+    sb.fault(target="notify", mode="concurrent", rate=0.25, times=3)
+    sb.fault(target="notify", mode="delay", rate=0.5, seconds=0.05)
+    numbers = [f"MIX_{n:06d}" for n in range(24)]
+    for no in numbers:
+        paid(sb, wxpay, no)
+    deliveries = [sb.deliveries(no)[0] for no in numbers]
+    fates = Counter("drop" if d["status"] == "dropped" else "concurrent" if d["concurrent"]
+                    else "duplicate" if d["copies"] == 3 else "plain" for d in deliveries)
+    assert all(d["copies"] == 1 for d in deliveries if d["status"] == "dropped")
+    for d in deliveries:
+        if d["status"] != "dropped":
+            delivered = sb.wait_deliveries(d["out_trade_no"])[0]
+            assert delivered["status"] == "acknowledged" and len(delivered["log"]) == d["copies"]
+    fired = {fault["mode"]: fault["fired"] for fault in sb.armed_faults()}
+    assert {mode: fired[mode] for mode in ("drop", "duplicate", "concurrent")} == \
+        {mode: fates[mode] for mode in ("drop", "duplicate", "concurrent")}
+    assert 0 < fired["delay"] < len(numbers)  # its own draw, lost ones included (each end 1 in 16 million)
+    assert sum(fates.values()) == len(numbers) and len(fates) >= 3  # (each fate misses 1 in 1,000 runs)
