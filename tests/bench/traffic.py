@@ -340,6 +340,8 @@ class Customers:
         browser = Browser(self.traffic)
         browser.get("/")
         wanted = random.sample(self.products, k=random.choice((1, 1, 2)))
+        if random.random() < 0.3 and self.products[0] not in wanted:  # the flash-sale item, with few units
+            wanted[0] = self.products[0]
         added = 0
         for product in wanted:
             page = browser.get(f"/p/{product.slug}")
