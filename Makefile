@@ -8,7 +8,7 @@ export FLASK_APP := app
 # axe-core for the accessibility tests, from the npm registry at the version tests/a11y/package-lock.json pins.
 AXE := tests/a11y/node_modules/axe-core/axe.min.js
 
-.PHONY: run test test-shop test-sandbox lint bench setup db seed clean
+.PHONY: run test test-shop test-sandbox lint bench loadtest setup db seed clean
 
 # Reinstall only when the requirements (or the sandbox package's) changed since the last install.
 $(STAMP): requirements.txt requirements-dev.txt sandbox/pyproject.toml
@@ -48,6 +48,12 @@ test-sandbox: setup
 
 bench: setup
 	$(BIN)/python -m tests.bench
+
+# About a minute of traffic against gunicorn, the jobs process and a misbehaving sandbox on 127.0.0.1, then the
+# shop's books against the sandbox's (README "Load test"); exits non-zero on any mismatch. LOADTEST_ARGS: e.g.
+# --seconds 120, --keep /tmp/loadtest (databases and logs), --postgres postgresql://user@127.0.0.1/postgres.
+loadtest: setup
+	$(BIN)/python -m tests.bench.loadtest $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache sandbox/.pytest_cache

@@ -26,6 +26,12 @@ def env_int(name, default):
     return int(os.environ.get(name, default))
 
 
+def env_minutes(name, default):
+    """A number of minutes; fractions allowed (0.5 = 30 s, for load tests), whole numbers stay whole ("30")."""
+    value = float(os.environ.get(name, default))
+    return int(value) if value.is_integer() else value
+
+
 def env_bool(name, default):
     value = os.environ.get(name)
     return default if value is None else value.lower() in {"1", "true", "yes", "on"}
@@ -81,7 +87,7 @@ class Config:
     MY_ORDERS_MAX = env_int("MY_ORDERS_MAX", 20)
     RATELIMIT_ORDER_LOOKUP = env("RATELIMIT_ORDER_LOOKUP", "5 per minute; 30 per hour")
     # Minutes a customer has to pay before the order is closed and its stock released.
-    ORDER_PAY_TIMEOUT = env_int("ORDER_PAY_TIMEOUT", 30)
+    ORDER_PAY_TIMEOUT = env_minutes("ORDER_PAY_TIMEOUT", 30)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = timedelta(days=7)
@@ -128,7 +134,7 @@ class Config:
     JOBS_CLAIM_SECONDS = env_int("JOBS_CLAIM_SECONDS", 120)
     JOBS_RETRY_SECONDS = env_int("JOBS_RETRY_SECONDS", 60)
     RECONCILE_BACKOFF_MINUTES = [float(m) for m in env("RECONCILE_BACKOFF_MINUTES", "1,3,5,10").split(",")]
-    SHIP_DELAY_MINUTES = env_int("SHIP_DELAY_MINUTES", 0)
+    SHIP_DELAY_MINUTES = env_minutes("SHIP_DELAY_MINUTES", 0)
     # Daily reconciliation with WeChat Pay's trade bill: after this Beijing time (bills are ready from
     # 09:00 the next day), for the last BILL_LOOKBACK_DAYS days not yet compared.
     BILL_RECONCILE_TIME = env("BILL_RECONCILE_TIME", "10:00")

@@ -1,7 +1,7 @@
 """Refund follow-up: query refunds still PROCESSING until WeChat Pay reports a final state."""
 from datetime import datetime
 
-from sqlalchemy import func, or_
+from sqlalchemy import and_, func, or_
 
 from core.vocabulary import EventKind, Outcome, RefundStatus
 from extensions import db
@@ -17,12 +17,15 @@ def follow_up_refunds(now: datetime) -> JobSummary:
     """Query the PROCESSING refunds whose next check is due and apply the answer. Needs an app context.
 
     Checks follow RECONCILE_BACKOFF_MINUTES from the refund's creation, with no end: a refund is
-    real money and is followed until it is SUCCESS, CLOSED or ABNORMAL.
+    real money and is followed until it is SUCCESS, CLOSED or ABNORMAL. A refund without a next check
+    is first due at creation + the first offset; one with a next check (a second payment to send back
+    at once, a retry after an error) when it says.
     """
     summary = JobSummary("refunds")
     offsets = backoff()
-    criteria = [Refund.status == RefundStatus.PROCESSING,
-                or_(Refund.next_query_at.is_(None), Refund.next_query_at <= now)]
+    due = or_(Refund.next_query_at <= now,
+              and_(Refund.next_query_at.is_(None), Refund.created_at <= now - offsets[0]))
+    criteria = [Refund.status == RefundStatus.PROCESSING, due]
     order_by = [func.coalesce(Refund.next_query_at, Refund.created_at), Refund.id]
 
     def handle(refund_id: int, until: datetime) -> None:

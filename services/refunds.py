@@ -1,7 +1,7 @@
 """Refunds: asking WeChat Pay for one, and applying its result exactly once."""
 import logging
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +24,6 @@ from services.payment import finish_reads, record_event
 from services.use_case import use_case
 
 log = logging.getLogger("shop.payments")
-REFUND_FOLLOW_UP = timedelta(minutes=1)
 
 
 class RefundRefused(Exception):
@@ -83,7 +82,9 @@ def create_refund(order: Order, amount_fen: int, reason: str, now: datetime) -> 
     out_trade_no, attempt_id = kept.out_trade_no, kept.id
     refund = Refund(
         order_id=order_id, attempt_id=kept.id, out_refund_no=new_out_refund_no(kept), amount_fen=amount_fen,
-        reason=reason[:80], status=RefundStatus.PROCESSING, created_at=now, next_query_at=now + REFUND_FOLLOW_UP,
+        # No next_query_at: the refunds job first asks at creation + RECONCILE_BACKOFF_MINUTES[0], as for orders,
+        # so that WeChat Pay's REFUND.SUCCESS notification usually settles it first.
+        reason=reason[:80], status=RefundStatus.PROCESSING, created_at=now,
     )
     out_refund_no = refund.out_refund_no
     db.session.add(refund)

@@ -246,6 +246,20 @@ def test_an_unknown_shop_env_is_named(database_url):
         create_app({"ENV": "prod", "SQLALCHEMY_DATABASE_URI": database_url})
 
 
+@pytest.mark.parametrize("raw, minutes", [(None, 30), ("15", 15), ("0.5", 0.5), ("1.0", 1)])
+def test_minutes_settings_take_fractions_and_keep_whole_numbers_whole(monkeypatch, raw, minutes):
+    """ORDER_PAY_TIMEOUT and SHIP_DELAY_MINUTES: `make loadtest` runs with a pay window of seconds; the
+    checkout page still says "30 分钟", not "30.0 分钟"."""
+    from config import env_minutes
+
+    if raw is None:
+        monkeypatch.delenv("ORDER_PAY_TIMEOUT", raising=False)
+    else:
+        monkeypatch.setenv("ORDER_PAY_TIMEOUT", raw)
+    value = env_minutes("ORDER_PAY_TIMEOUT", 30)
+    assert value == minutes and str(value) == str(minutes)
+
+
 def probe_app(production, **changes):
     """A production app with a route that shows what the app believes about the request."""
     app = production(**changes)

@@ -23,7 +23,7 @@ from models import Order, PaymentEvent, Product, Refund
 from payments import PaymentError
 from services.attempts import open_attempt
 from services.refunds import create_refund
-from tests.helpers import events, pay_on_phone
+from tests.helpers import events, order_row, pay_on_phone
 
 MIN = timedelta(minutes=1)
 
@@ -456,7 +456,7 @@ def test_a_refund_wechat_never_received_is_followed_until_final(app, no_notifica
             refund = db.session.get(Refund, refund_id)
             return refund.status, refund.next_query_at, db.session.get(Order, order.id).refunded_fen
 
-    assert refund_state() == ("PROCESSING", asked + MIN, 0)
+    assert refund_state() == ("PROCESSING", None, 0)  # first due at creation + the back-off's first offset
     assert run(app, follow_up_refunds, asked + timedelta(seconds=59)).checked == 0
 
     # The query finds no refund, so the follow-up sends it again (same out_refund_no): PROCESSING.
@@ -476,6 +476,23 @@ def test_a_refund_wechat_never_received_is_followed_until_final(app, no_notifica
     with app.app_context():
         kinds = db.session.scalars(select(PaymentEvent.outcome).filter_by(kind="refund_query")).all()
     assert kinds == ["processing", "error", "refunded"]
+
+
+def test_the_first_refund_check_follows_the_reconcile_back_off(app, no_notifications, placed, t0):
+    """A refund whose REFUND.SUCCESS never comes is first asked about RECONCILE_BACKOFF_MINUTES[0] after it was
+    made, as an order is, not after a fixed minute."""
+    app.config["RECONCILE_BACKOFF_MINUTES"] = [0.25, 0.5]
+    order = placed(t0, price_fen=3000)
+    pay_on_phone(app, no_notifications, order, t0)
+    run(app, reconcile_orders, t0 + MIN)
+    asked = t0 + 2 * MIN
+    with freeze_time(asked), app.app_context():
+        refund = create_refund(db.session.get(Order, order.id), 1000, "缺货", asked)
+        assert (refund.status, refund.next_query_at) == ("PROCESSING", None)
+    assert run(app, follow_up_refunds, asked + timedelta(seconds=14)).checked == 0
+    summary = run(app, follow_up_refunds, asked + timedelta(seconds=15))
+    assert (summary.checked, summary.settled) == (1, 1)
+    assert order_row(app, order.id).refunded_fen == 1000
 
 
 def test_jobs_touch_nothing_when_nothing_is_due(app, wechat, placed, gateway, t0):

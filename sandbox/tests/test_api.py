@@ -239,6 +239,17 @@ def test_closed_and_paid_orders_refuse_a_new_code_url(v3, sandbox_app):
     assert paid.status_code == 400 and paid.json["code"] == "ORDERPAID"
 
 
+def test_the_control_api_lists_the_newest_orders_up_to_a_limit(v3, sandbox_app):
+    for n in range(3):
+        v3.native(out_trade_no=f"LIST_00{n}01")
+    control = sandbox_app.test_client()
+    listed = control.get("/sandbox/api/orders?limit=2").json["orders"]
+    assert [order["out_trade_no"] for order in listed] == ["LIST_00201", "LIST_00101"]
+    assert len(control.get("/sandbox/api/orders").json["orders"]) == 3
+    for bad in ("0", "x", "100001"):
+        assert control.get(f"/sandbox/api/orders?limit={bad}").status_code == 400
+
+
 def test_query_and_close_need_the_signers_mchid(v3):
     v3.native(out_trade_no="QUERY_0001")
     for response in (v3.get("/v3/pay/transactions/out-trade-no/QUERY_0001"),

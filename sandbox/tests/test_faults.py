@@ -3,6 +3,7 @@
 import json
 import threading
 import time
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -217,3 +218,136 @@ def test_faults_are_counted_per_notification(sb, wxpay, receiver):
         paid(sb, wxpay, no)
     copies = [sb.wait_deliveries(no)[0]["copies"] for no in ("COUNT_0001", "COUNT_0002", "COUNT_0003")]
     assert copies == [2, 2, 1]
+
+
+# -- rates: a share of the calls or notifications, for as long as the fault stays armed -------------
+
+def query_status(client, out_trade_no):
+    return client.query(out_trade_no=out_trade_no)[0]
+
+
+def test_a_rate_fault_stays_armed_and_counts_what_it_fired(sb, wxpay):
+    assert native(wxpay, "RATE_00001")[0] == 200
+    armed = sb.fault(target="api", mode="system_error", rate=1.0)
+    assert armed["count"] is None and armed["rate"] == 1.0 and armed["fired"] == 0
+    assert [query_status(wxpay, "RATE_00001") for _ in range(5)] == [500] * 5
+    assert sb.armed_faults()[0]["fired"] == 5
+    sb.clear_faults()
+    assert query_status(wxpay, "RATE_00001") == 200
+
+
+def test_a_rate_fault_with_a_count_fires_at_most_that_often(sb, wxpay):
+    assert native(wxpay, "RATE_00002")[0] == 200
+    sb.fault(target="api", mode="frequency_limited", rate=1.0, count=2)
+    assert [query_status(wxpay, "RATE_00002") for _ in range(4)] == [429, 429, 200, 200]
+    assert sb.armed_faults() == []
+
+
+def test_a_rate_fires_for_about_that_share_of_the_calls(sb, wxpay):
+    assert native(wxpay, "RATE_00003")[0] == 200
+    sb.fault(target="api", mode="system_error", rate=0.5)
+    statuses = [query_status(wxpay, "RATE_00003") for _ in range(100)]
+    assert set(statuses) == {200, 500}
+    assert 25 <= statuses.count(500) <= 75  # 50 expected; outside this: about 1 run in 10 million
+    assert sb.armed_faults()[0]["fired"] == statuses.count(500)
+
+
+def test_api_rate_faults_share_one_draw(sb, wxpay):
+    """5 % of 500s and 5 % of 429s make 10 % failed calls, never two faults on one call: with rates that add
+    up to 1 every call fails exactly once, one way or the other."""
+    assert native(wxpay, "RATE_00004")[0] == 200
+    sb.fault(target="api", mode="system_error", rate=0.5)
+    sb.fault(target="api", mode="frequency_limited", rate=0.5)
+    statuses = [query_status(wxpay, "RATE_00004") for _ in range(40)]
+    assert set(statuses) == {500, 429}
+    fired = {fault["mode"]: fault["fired"] for fault in sb.armed_faults()}
+    assert fired == {"system_error": statuses.count(500), "frequency_limited": statuses.count(429)}
+
+
+def test_counted_faults_come_before_rate_faults(sb, wxpay):
+    assert native(wxpay, "RATE_00005")[0] == 200
+    sb.fault(target="api", mode="frequency_limited", rate=1.0)
+    sb.fault(target="api", mode="system_error", count=1)
+    assert [query_status(wxpay, "RATE_00005") for _ in range(3)] == [500, 429, 429]
+
+
+def test_a_rate_fault_keeps_its_path_prefix(sb, wxpay):
+    sb.fault(target="api", mode="system_error", rate=1.0, path_prefix="/v3/pay/transactions/out-trade-no/")
+    assert native(wxpay, "RATE_00006")[0] == 200
+    assert query_status(wxpay, "RATE_00006") == 500
+
+
+def test_a_rate_hang_is_a_client_timeout_with_the_call_processed(sb, make_client):
+    client = make_client(sb)
+    client._core._timeout = (2, 0.3)
+    sb.fault(target="api", mode="hang", seconds=1.0, rate=1.0)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        native(client, "RATE_00007")
+    sb.clear_faults()
+    assert sb.order("RATE_00007")["trade_state"] == "NOTPAY"
+
+
+def test_notification_fates_exclude_one_another(sb, wxpay, receiver):
+    """Dropped or sent three times at once, never both: drop, duplicate and concurrent share one draw; a
+    delay is drawn on its own and goes with either."""
+    receiver.delay = 0.2
+    sb.fault(target="notify", mode="drop", rate=0.5)
+    sb.fault(target="notify", mode="concurrent", rate=0.5, times=3)
+    sb.fault(target="notify", mode="delay", rate=1.0, seconds=0.1)
+    numbers = [f"FATE_{n:05d}" for n in range(16)]
+    for no in numbers:
+        paid(sb, wxpay, no)
+    deliveries = [sb.deliveries(no)[0] for no in numbers]
+    sent = [d for d in deliveries if d["status"] != "dropped"]
+    assert all(d["copies"] == 3 and d["concurrent"] for d in sent)
+    assert all(d["copies"] == 1 for d in deliveries if d["status"] == "dropped")
+    assert sent and len(sent) < len(deliveries)  # both fates happened (each 1 in 65,536 to miss)
+    for d in sent:
+        delivered = sb.wait_deliveries(d["out_trade_no"])[0]
+        assert delivered["status"] == "acknowledged" and len(delivered["log"]) == 3
+    fired = {fault["mode"]: fault["fired"] for fault in sb.armed_faults()}
+    assert fired == {"drop": len(deliveries) - len(sent), "concurrent": len(sent), "delay": len(deliveries)}
+
+
+def test_a_counted_notification_fault_skips_the_draw_of_its_group(sb, wxpay, receiver):
+    sb.fault(target="notify", mode="drop", rate=1.0)
+    sb.fault(target="notify", mode="duplicate", times=2, count=1)
+    paid(sb, wxpay, "GROUP_0001")
+    paid(sb, wxpay, "GROUP_0002")
+    first = sb.wait_deliveries("GROUP_0001")[0]
+    assert first["status"] == "acknowledged" and first["copies"] == 2
+    assert sb.deliveries("GROUP_0002")[0]["status"] == "dropped"
+
+
+def test_rate_validation(sb):
+    for bad in ({"target": "api", "mode": "hang", "rate": 0}, {"target": "api", "mode": "hang", "rate": 1.5},
+                {"target": "api", "mode": "hang", "rate": -0.1}, {"target": "api", "mode": "hang", "rate": "x"},
+                {"target": "api", "mode": "hang", "rate": True}, {"target": "notify", "mode": "drop", "rate": [0.2]}):
+        response = requests.post(sb.url + "/sandbox/api/faults", json=bad, timeout=5)
+        assert response.status_code == 400, bad
+    assert sb.armed_faults() == []
+
+
+def test_the_load_tests_notification_mix(sb, wxpay, receiver):
+    """make loadtest's faults: lost, three copies one after another, three at once, late; each notification
+    takes at most one of the first three and a delay on its own draw, and every fault counts what it fired."""
+    sb.fault(target="notify", mode="drop", rate=0.25)
+    sb.fault(target="notify", mode="duplicate", rate=0.25, times=3)
+    sb.fault(target="notify", mode="concurrent", rate=0.25, times=3)
+    sb.fault(target="notify", mode="delay", rate=0.5, seconds=0.05)
+    numbers = [f"MIX_{n:06d}" for n in range(24)]
+    for no in numbers:
+        paid(sb, wxpay, no)
+    deliveries = [sb.deliveries(no)[0] for no in numbers]
+    fates = Counter("drop" if d["status"] == "dropped" else "concurrent" if d["concurrent"]
+                    else "duplicate" if d["copies"] == 3 else "plain" for d in deliveries)
+    assert all(d["copies"] == 1 for d in deliveries if d["status"] == "dropped")
+    for d in deliveries:
+        if d["status"] != "dropped":
+            delivered = sb.wait_deliveries(d["out_trade_no"])[0]
+            assert delivered["status"] == "acknowledged" and len(delivered["log"]) == d["copies"]
+    fired = {fault["mode"]: fault["fired"] for fault in sb.armed_faults()}
+    assert {mode: fired[mode] for mode in ("drop", "duplicate", "concurrent")} == \
+        {mode: fates[mode] for mode in ("drop", "duplicate", "concurrent")}
+    assert 0 < fired["delay"] < len(numbers)  # its own draw, lost ones included (each end 1 in 16 million)
+    assert sum(fates.values()) == len(numbers) and len(fates) >= 3  # (each fate misses 1 in 1,000 runs)

@@ -176,3 +176,14 @@ def test_two_sandboxes_on_one_database_send_each_event_once(make_sandbox, make_c
     ids = [json.loads(note.body)["id"] for note in receiver.received]
     assert len(ids) == 6 == len(set(ids)) == len(found)
     assert three.url != two.url
+
+
+def test_deliveries_can_be_listed_by_status(sb, wxpay, receiver):
+    sb.fault(target="notify", mode="drop")
+    for no in ("STATUS_001", "STATUS_002"):
+        assert wxpay.pay(description="状态", out_trade_no=no, amount={"total": 100})[0] == 200
+        sb.pay(no)
+    sb.wait_deliveries("STATUS_002")
+    assert [d["out_trade_no"] for d in sb.deliveries(status="dropped")] == ["STATUS_001"]
+    assert [d["out_trade_no"] for d in sb.deliveries(status="acknowledged")] == ["STATUS_002"]
+    assert sb.deliveries(status="pending") == []

@@ -127,6 +127,10 @@ def test_faults_page_arms_and_clears(sandbox_app):
     assert [(f["mode"], f["count"], f["times"]) for f in faults] == [("duplicate", 2, 3)]
     assert "duplicate" in text(client.get("/faults"))
 
+    client.post("/faults", data={"target": "api", "mode": "system_error", "rate": "0.05"})
+    rate = client.get("/sandbox/api/faults").json["faults"][-1]
+    assert (rate["mode"], rate["rate"], rate["count"]) == ("system_error", 0.05, None)
+    assert "不限" in text(client.get("/faults"))
     bad = client.post("/faults", data={"target": "api", "mode": "hang", "seconds": "-3"})
     assert "seconds must be between" in text(client.get(bad.headers["Location"]))
     client.post("/faults/clear")

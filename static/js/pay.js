@@ -1,5 +1,6 @@
 // Pay pages: tick the countdown, poll the order's status every 2 s, warn 5 and 1 minutes before the
-// deadline, show only the expired state after it; inside WeChat, open WeChat's pay sheet; ask before
+// deadline, show only the expired state after it (still polling: a payment made at the last moment may
+// arrive, and then the page turns to success; once the order is closed it reloads); inside WeChat, open WeChat's pay sheet; ask before
 // cancelling. Without this script the pages still work: they refresh themselves and the server asks.
 (function () {
   "use strict";
@@ -10,6 +11,7 @@
   var clock = document.getElementById("countdown");
   var state = document.getElementById("pay-state");
   var finished = false;
+  var expired = false;
   var warned = {};
 
   function pad(n) { return (n < 10 ? "0" : "") + n; }
@@ -17,7 +19,8 @@
   function hide(id) { var node = document.getElementById(id); if (node) node.hidden = true; }
 
   function showExpired() {
-    finished = true;
+    if (expired) return;
+    expired = true;
     if (clock) clock.textContent = "00:00";
     var title = document.getElementById("pay-title");
     if (title) title.textContent = "支付已超时";
@@ -29,7 +32,7 @@
   }
 
   function tick() {
-    if (finished) return;
+    if (finished || expired) return;
     var seconds = Math.max(0, Math.round((deadline - Date.now()) / 1000));
     if (clock) clock.textContent = pad(Math.floor(seconds / 60)) + ":" + pad(seconds % 60);
     [[300, "剩余支付时间约 5 分钟"], [60, "剩余支付时间约 1 分钟，请尽快完成支付"]].forEach(function (warning) {
@@ -51,7 +54,10 @@
           finished = true;
           say("支付成功，正在跳转…");
           window.location.assign(root.dataset.successUrl);
-        } else if (data.status === "expired" || data.status === "closed") {
+        } else if (data.status === "closed") {
+          finished = true;  // the server's page says how it ended
+          window.location.reload();
+        } else if (data.status === "expired") {
           showExpired();
         } else {
           deadline = Date.now() + data.seconds_left * 1000;  // stay true to the server's clock

@@ -23,7 +23,8 @@ def heading(text: str) -> None:
 def machine() -> str:
     """The date and the machine, for the README's performance section."""
     try:
-        model = next(row.split(":", 1)[1].strip() for row in open("/proc/cpuinfo") if row.startswith("model name"))
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next(row.split(":", 1)[1].strip() for row in cpuinfo if row.startswith("model name"))
     except (OSError, StopIteration):
         model = platform.processor() or "unknown CPU"
     return (f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores ({model}), "

@@ -82,11 +82,18 @@ def change_settings():
     return jsonify({"settings": settings.public(changed)})
 
 
+MAX_LISTED_ORDERS = 100_000
+
+
 @bp.get("/orders")
 def list_orders():
-    """The newest 500 orders (?trade_type=NATIVE|JSAPI|MWEB to filter)."""
+    """The newest 500 orders (?limit= up to MAX_LISTED_ORDERS; ?trade_type=NATIVE|JSAPI|MWEB to filter)."""
     rt = _rt()
-    query = select(Order).order_by(Order.id.desc()).limit(500)
+    raw = request.args.get("limit", "500")
+    limit = int(raw) if raw.isdecimal() else 0
+    if not 1 <= limit <= MAX_LISTED_ORDERS:
+        return _error(400, "INVALID_REQUEST", f"limit must be between 1 and {MAX_LISTED_ORDERS}")
+    query = select(Order).order_by(Order.id.desc()).limit(limit)
     if request.args.get("trade_type"):
         query = query.where(Order.trade_type == request.args["trade_type"])
     with rt.db.read() as session:
@@ -195,9 +202,12 @@ def get_refund(out_refund_no: str):
 
 @bp.get("/deliveries")
 def list_deliveries():
+    """Every notification (?out_trade_no=, ?status=pending|acknowledged|failed|dropped to filter)."""
     query = select(Delivery).order_by(Delivery.created_at, Delivery.id)
     if request.args.get("out_trade_no"):
         query = query.where(Delivery.out_trade_no == request.args["out_trade_no"])
+    if request.args.get("status"):
+        query = query.where(Delivery.status == request.args["status"])
     with _rt().db.read() as session:
         return jsonify({"deliveries": [notify.as_dict(row) for row in session.scalars(query)]})
 

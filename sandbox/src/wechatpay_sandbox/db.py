@@ -24,7 +24,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 3  # 2: JSAPI and H5 orders, WeChat users, OAuth codes; 3: bills, silent payments
+SCHEMA_VERSION = 4  # 2: JSAPI and H5 orders, WeChat users, OAuth codes; 3: bills, silent payments; 4: fault rates
 
 
 class Base(DeclarativeBase):

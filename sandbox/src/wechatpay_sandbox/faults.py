@@ -1,11 +1,14 @@
-"""Fault injection: make the next N API calls or notifications misbehave.
+"""Fault injection: make the next N API calls or notifications misbehave, or a share of them (a rate).
 
 Faults live in the database so that the count is shared by every request thread (and process) and
-each armed fault is consumed exactly once.
+each armed fault is consumed exactly once. A fault with a `rate` stays armed (until cleared, or until it
+has fired `count` times when a count is given) and fires for each matching call or notification with that
+probability; faults without one come first, as before.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -42,6 +45,10 @@ BILL_MODES = {
 TARGETS = {"api": API_MODES, "notify": NOTIFY_MODES, "oauth": OAUTH_MODES, "bridge": BRIDGE_MODES,
            "bill": BILL_MODES}
 DEFAULT_SECONDS = {"hang": 30.0, "delay": 5.0}
+# Notification modes that decide what happens to the copies exclude one another: one draw picks at most
+# one of their rate faults (drop 20 % and duplicate 20 % are two different fifths of the notifications).
+NOTIFY_DRAWS = (("drop", "duplicate", "concurrent"), ("delay",), ("bad_signature",))
+_random = random.Random()
 
 
 @dataclass(frozen=True)
@@ -86,10 +93,18 @@ def parse_spec(spec: dict) -> dict:
     if path_prefix is not None and (target != "api" or not isinstance(path_prefix, str)
                                     or not path_prefix.startswith("/")):
         raise ValueError("path_prefix applies to target 'api' and must start with '/'")
+    rate = None
+    if spec.get("rate") not in (None, ""):
+        rate = number("rate", None, float, 0.0, 1.0)
+        if rate <= 0.0:
+            raise ValueError("rate must be between 0 (exclusive) and 1")
+    # A rate fault stays armed until cleared, unless a count is given too.
+    unlimited = rate is not None and spec.get("count") in (None, "")
     return {
         "target": target,
         "mode": mode,
-        "remaining": number("count", 1, int, 1, 1000),
+        "remaining": None if unlimited else number("count", 1, int, 1, 1000),
+        "rate": rate,
         "times": number("times", 2, int, 1, 20),
         "seconds": number("seconds", DEFAULT_SECONDS.get(mode, 0.0), float, 0.0, 86400.0),
         "path_prefix": path_prefix,
@@ -113,42 +128,72 @@ def armed(session: Session) -> list[Fault]:
 
 def _consume(session: Session, fault: Fault) -> ArmedFault:
     snapshot = _snapshot(fault)
-    fault.remaining -= 1
-    if fault.remaining <= 0:
-        session.delete(fault)
+    fault.fired = (fault.fired or 0) + 1
+    if fault.remaining is not None:
+        fault.remaining -= 1
+        if fault.remaining <= 0:
+            session.delete(fault)
     return snapshot
 
 
-def take_api_fault(session: Session, path: str, is_close: bool) -> ArmedFault | None:
-    """Consume the oldest armed API fault that applies to this request, if any."""
-    for fault in session.scalars(select(Fault).where(Fault.target == "api").order_by(Fault.id)).all():
-        if fault.path_prefix and not path.startswith(fault.path_prefix):
-            continue
-        if fault.mode == "pay_on_close" and not is_close:
-            continue
-        return _consume(session, fault)
+def _draw(candidates: list[Fault]) -> Fault | None:
+    """One draw among rate faults, in arming order: each fires with its rate, at most one fires.
+
+    Their rates add up (5 % of 500s and 5 % of 429s: 10 % of the calls fail, never twice); past a total
+    of 1 the later ones fire less often than asked.
+    """
+    draw, edge = _random.random(), 0.0
+    for fault in candidates:
+        edge += fault.rate
+        if draw < edge:
+            return fault
     return None
 
 
+def _take_one(session: Session, candidates: list[Fault]) -> ArmedFault | None:
+    """The oldest counted fault among ``candidates``, else one drawn among their rate faults."""
+    counted = next((fault for fault in candidates if fault.rate is None), None)
+    chosen = counted or _draw([fault for fault in candidates if fault.rate is not None])
+    return None if chosen is None else _consume(session, chosen)
+
+
+def take_api_fault(session: Session, path: str, is_close: bool) -> ArmedFault | None:
+    """Consume the oldest armed API fault that applies to this request, else draw among the rate faults."""
+    candidates = [
+        fault for fault in session.scalars(select(Fault).where(Fault.target == "api").order_by(Fault.id)).all()
+        if (not fault.path_prefix or path.startswith(fault.path_prefix))
+        and (fault.mode != "pay_on_close" or is_close)
+    ]
+    return _take_one(session, candidates)
+
+
 def take_fault(session: Session, target: str, mode: str | None = None) -> ArmedFault | None:
-    """Consume the oldest armed fault of a target (oauth, bridge, bill), of this mode if given, if any."""
+    """Consume the oldest armed fault of a target (oauth, bridge, bill), of this mode if given, else draw
+    among its rate faults."""
     query = select(Fault).where(Fault.target == target)
     if mode is not None:
         query = query.where(Fault.mode == mode)
-    fault = session.scalars(query.order_by(Fault.id).limit(1)).first()
-    return None if fault is None else _consume(session, fault)
+    return _take_one(session, list(session.scalars(query.order_by(Fault.id))))
 
 
 def take_notify_faults(session: Session) -> dict[str, ArmedFault]:
-    """Consume at most one armed notification fault of each mode for a new notification."""
+    """For a new notification: at most one armed counted fault of each mode; then, for each group of
+    NOTIFY_DRAWS none of whose modes was taken so, one draw among the group's rate faults."""
+    armed_faults = session.scalars(select(Fault).where(Fault.target == "notify").order_by(Fault.id)).all()
     taken: dict[str, ArmedFault] = {}
-    for fault in session.scalars(select(Fault).where(Fault.target == "notify").order_by(Fault.id)).all():
-        if fault.mode not in taken:
+    for fault in armed_faults:
+        if fault.rate is None and fault.mode not in taken:
             taken[fault.mode] = _consume(session, fault)
+    for group in NOTIFY_DRAWS:
+        if not taken.keys() & set(group):
+            drawn = _draw([fault for fault in armed_faults if fault.rate is not None and fault.mode in group])
+            if drawn is not None:
+                taken[drawn.mode] = _consume(session, drawn)
     return taken
 
 
 def as_dict(fault: Fault) -> dict:
     return {"id": fault.id, "target": fault.target, "mode": fault.mode, "count": fault.remaining,
+            "rate": fault.rate, "fired": fault.fired or 0,
             "times": fault.times, "seconds": fault.seconds, "path_prefix": fault.path_prefix,
             "created_at": clock.rfc3339(fault.created_at)}

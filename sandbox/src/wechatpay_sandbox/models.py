@@ -170,14 +170,19 @@ class BillDownload(Base):
 
 
 class Fault(Base):
-    """An armed fault: the next `remaining` matching calls or notifications misbehave."""
+    """An armed fault: the next `remaining` matching calls or notifications misbehave, or (with a `rate`)
+    each one with that probability."""
 
     __tablename__ = "faults"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    target: Mapped[str] = mapped_column(String(16))  # api / notify
+    target: Mapped[str] = mapped_column(String(16))  # api / notify / oauth / bridge / bill
     mode: Mapped[str] = mapped_column(String(32))
-    remaining: Mapped[int] = mapped_column(Integer)
+    # How many more times it fires; None (a rate fault only) for as long as it stays armed.
+    remaining: Mapped[int | None] = mapped_column(Integer)
+    # None: every matching call or notification until `remaining` runs out; else each one with this probability.
+    rate: Mapped[float | None] = mapped_column(Float)
+    fired: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # times it misbehaved
     times: Mapped[int] = mapped_column(Integer, default=2)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     path_prefix: Mapped[str | None] = mapped_column(String(255))

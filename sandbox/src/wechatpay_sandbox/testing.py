@@ -73,10 +73,11 @@ class RunningSandbox:
         """Pay a JSAPI or H5 order by its prepay_id, as the pay sheet or the H5 cashier does."""
         return self._call("POST", f"/prepay/{prepay_id}/pay", json={"user": user} if user else None)
 
-    def orders(self, trade_type: str | None = None) -> list[dict]:
-        """The newest orders, each with its trade_type and prompt (code_url, prepay_id or h5_url)."""
-        params = {"trade_type": trade_type} if trade_type else None
-        return self._call("GET", "/orders", params=params)["orders"]
+    def orders(self, trade_type: str | None = None, limit: int | None = None) -> list[dict]:
+        """The newest orders (500, or `limit`), each with its trade_type and prompt (code_url, prepay_id or
+        h5_url)."""
+        params = {name: value for name, value in (("trade_type", trade_type), ("limit", limit)) if value}
+        return self._call("GET", "/orders", params=params or None)["orders"]
 
     def oauth_code(self, user: str = DEFAULT_USER, appid: str | None = None, scope: str = "snsapi_base") -> dict:
         """A web-OAuth code for the user, as the authorize page would issue: {"code", "openid", "user"}."""
@@ -109,15 +110,20 @@ class RunningSandbox:
                           if name.startswith("SANDBOX_") and name not in STARTUP_ONLY})
 
     def fault(self, **spec) -> dict:
-        """Arm a fault, e.g. fault(target="notify", mode="duplicate", times=3)."""
+        """Arm a fault, e.g. fault(target="notify", mode="duplicate", times=3) or, for a share of them,
+        fault(target="notify", mode="drop", rate=0.2)."""
         return self._call("POST", "/faults", json=spec)["fault"]
+
+    def armed_faults(self) -> list[dict]:
+        """The armed faults, oldest first, each with its count left (None: a rate fault), rate and fired."""
+        return self._call("GET", "/faults")["faults"]
 
     def clear_faults(self) -> int:
         return self._call("DELETE", "/faults")["cleared"]
 
-    def deliveries(self, out_trade_no: str | None = None) -> list[dict]:
-        params = {"out_trade_no": out_trade_no} if out_trade_no else None
-        return self._call("GET", "/deliveries", params=params)["deliveries"]
+    def deliveries(self, out_trade_no: str | None = None, status: str | None = None) -> list[dict]:
+        params = {name: value for name, value in (("out_trade_no", out_trade_no), ("status", status)) if value}
+        return self._call("GET", "/deliveries", params=params or None)["deliveries"]
 
     def run_deliveries(self) -> list[str]:
         """Send every due notification now (handy with SANDBOX_DELIVERY_WORKER=False)."""
