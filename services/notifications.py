@@ -39,14 +39,15 @@ def handle_transaction(notification: Notification, now: datetime) -> Outcome:
         event = record_event(
             order_id, EventKind.NOTIFICATION, now, attempt_id=attempt.id, notification_id=notification.id,
             event_type=notification.event_type, state=txn.trade_state, detail=transaction_detail(txn),
+            out_trade_no=attempt.out_trade_no,
         )
     except IntegrityError:
         db.session.rollback()
         return Outcome.DUPLICATE
     try:
-        event.outcome = apply_transaction(attempt, txn, now)
+        outcome = event.outcome = apply_transaction(attempt, txn, now)
     except PaymentMismatch as mismatch:
         log.error("notification %s for order %s rejected: %s", notification.id, order_id, mismatch)
         raise NotificationRejected(str(mismatch)) from None
     db.session.commit()
-    return event.outcome
+    return outcome  # not event.outcome: after the commit that would load the event again

@@ -60,8 +60,9 @@ class PaymentMismatch(Exception):
 
 
 def record_event(order_id, kind: EventKind, now, *, attempt_id=None, state=None, outcome: Outcome | None = None,
-                 notification_id=None, event_type=None, detail=None) -> PaymentEvent:
-    """Add one append-only payment event (flushed, not committed) and log it as one line."""
+                 notification_id=None, event_type=None, detail=None, out_trade_no=None) -> PaymentEvent:
+    """Add one append-only payment event (flushed, not committed) and log it as one line (with the
+    attempt's out_trade_no: pass it if known, else it is looked up)."""
     kind = EventKind(kind)  # a value outside the vocabulary is a bug: fail here, not on the owner's page
     outcome = Outcome(outcome) if outcome is not None else None
     event = PaymentEvent(
@@ -71,8 +72,8 @@ def record_event(order_id, kind: EventKind, now, *, attempt_id=None, state=None,
     )
     db.session.add(event)
     db.session.flush()
-    out_trade_no = (db.session.scalar(select(PaymentAttempt.out_trade_no).where(PaymentAttempt.id == attempt_id))
-                    if attempt_id else None)
+    if attempt_id and out_trade_no is None:
+        out_trade_no = db.session.scalar(select(PaymentAttempt.out_trade_no).where(PaymentAttempt.id == attempt_id))
     log.info("payment_event order=%s out_trade_no=%s kind=%s event_type=%s state=%s outcome=%s",
              order_id, out_trade_no, kind, event_type, state, outcome)
     return event

@@ -5,13 +5,13 @@ import socket
 import threading
 import time
 from collections import Counter
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from urllib.parse import quote
 
 import pytest
 import requests
 from freezegun import freeze_time
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from extensions import db
 from models import Delivery, Order, PaymentAttempt, PaymentEvent, Product
@@ -246,3 +246,20 @@ COMPUTER = {"viewport": {"width": 1280, "height": 800},
             "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
                           "Chrome/130.0.0.0 Safari/537.36"}
 SIZES = {"phone": PHONE, "computer": COMPUTER}
+
+
+@contextmanager
+def statements(app):
+    """The SQL statements this app runs inside the block."""
+    seen = []
+
+    def record(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

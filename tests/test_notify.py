@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from core.clock import utcnow
 from extensions import db
 from models import Order, PaymentEvent, Product
+from tests.helpers import statements
 from tests.wechat import signed_notification, transaction_resource
 
 pytestmark = pytest.mark.wechatpay
@@ -243,3 +244,15 @@ def test_payment_log_lines_name_the_order_and_never_a_secret(app, client, wechat
     text = "\n".join(lines)
     for secret in (wechat.keys.apiv3_key, headers["Wechatpay-Signature"], "BEGIN PRIVATE KEY", "ciphertext"):
         assert secret not in text
+
+
+def test_a_payment_notification_is_applied_in_six_statements(app, client, wechat, order):
+    """Find the attempt, write the notification's event, read the amount, move the attempt and the order,
+    set the event's outcome (plus the alert's outbox row where alerts are set up). Every statement between
+    the first write and the commit holds SQLite's write lock."""
+    headers, body = signed_notification(wechat.keys, transaction_resource(order, wechat.keys))
+    with statements(app) as seen:
+        assert post(client, headers, body).status_code == 204
+
+    assert [statement.split()[0] for statement in seen] == ["SELECT", "INSERT", "SELECT", "UPDATE", "UPDATE",
+                                                            "UPDATE"]

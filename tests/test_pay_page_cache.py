@@ -10,8 +10,7 @@ from core.clock import utcnow
 from core.vocabulary import OrderStatus
 from extensions import db
 from models import Order, PaymentAttempt
-from tests.helpers import csrf_token_from
-from tests.test_page_cache import statements
+from tests.helpers import csrf_token_from, statements
 
 pytestmark = pytest.mark.wechatpay
 
