@@ -12,21 +12,24 @@ from tests.helpers import fill_delivery, wait_for
 pytestmark = [pytest.mark.browser, pytest.mark.wechatpay]
 
 
-def test_customer_buys_sees_a_ticking_qr_pays_on_the_phone_and_sees_success(
-        app, live_shop, wechat, browser, make_product):
-    product_id = make_product(name="桂花乌龙茶", price_fen=4800, stock=3)
+def checkout_in(context, app, live_shop, product_id):
+    """A new page of ``context`` that bought one of the product through the real forms; on its pay page."""
     with app.app_context():
         slug = db.session.get(Product, product_id).slug
-    context = browser.new_context()
     shop = context.new_page()
-
     shop.goto(f"{live_shop}/p/{slug}")
     shop.get_by_role("button", name="加入购物车").click()
     shop.goto(f"{live_shop}/checkout")
     fill_delivery(shop)
     shop.get_by_role("button", name=re.compile("提交订单")).click()
-
     shop.wait_for_url(re.compile(r"/pay/[^/]+$"))
+    return shop
+
+
+def test_customer_buys_sees_a_ticking_qr_pays_on_the_phone_and_sees_success(
+        app, live_shop, wechat, browser, make_product):
+    context = browser.new_context()
+    shop = checkout_in(context, app, live_shop, make_product(name="桂花乌龙茶", price_fen=4800, stock=3))
     qr = shop.locator(".qr img")
     assert qr.get_attribute("src").startswith("data:image/png;base64,")
     first = shop.locator("#countdown").inner_text()
@@ -53,17 +56,8 @@ def test_past_the_deadline_the_pay_page_keeps_looking_and_turns_to_success(
     """A payment made at the last moment may reach the shop after the deadline (a late or lost notification):
     the page says so, keeps polling, and turns to success (found by `make loadtest`: it said the order would
     be closed and stopped looking)."""
-    product_id = make_product(name="陈皮", price_fen=2600, stock=3)
-    with app.app_context():
-        slug = db.session.get(Product, product_id).slug
     context = browser.new_context()
-    shop = context.new_page()
-    shop.goto(f"{live_shop}/p/{slug}")
-    shop.get_by_role("button", name="加入购物车").click()
-    shop.goto(f"{live_shop}/checkout")
-    fill_delivery(shop)
-    shop.get_by_role("button", name=re.compile("提交订单")).click()
-    shop.wait_for_url(re.compile(r"/pay/[^/]+$"))
+    shop = checkout_in(context, app, live_shop, make_product(name="陈皮", price_fen=2600, stock=3))
     phone_url = shop.get_by_role("link", name=re.compile("沙箱")).get_attribute("href")
 
     # The status poll answers as it does for a pending order past its deadline.
