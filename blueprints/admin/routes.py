@@ -7,7 +7,7 @@ import json
 import logging
 from datetime import datetime
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -87,13 +87,13 @@ def orders():
 
 @bp.get("/orders/export.csv")
 def export_orders():
-    """Download the filtered order list as CSV (UTF-8 with BOM)."""
+    """Download the filtered order list as CSV (UTF-8 with BOM), streamed as it is read."""
     form, conditions = read_filters()
     if conditions is None:
         abort(400, description="筛选条件有误：" + "；".join(e for errors in form.errors.values() for e in errors))
     filename = f"orders-{format_local_time(utcnow(), '%Y%m%d-%H%M%S')}.csv"
     return Response(
-        orders_csv(filtered_orders(conditions)), mimetype="text/csv",
+        stream_with_context(orders_csv(filtered_orders(conditions))), mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
