@@ -14,7 +14,7 @@ from sqlalchemy import select
 from blueprints.admin import bp
 from blueprints.admin.csv_export import orders_csv
 from blueprints.admin.forms import OrderFilterForm, RefundForm
-from blueprints.admin.queries import filtered_orders, order_conditions, order_totals
+from blueprints.admin.queries import filtered_order_ids, filtered_orders, order_conditions, order_totals
 from blueprints.admin.shipping import TrackingForm
 from blueprints.forms import EmptyForm
 from blueprints.paging import page_number
@@ -76,10 +76,14 @@ def orders():
     form, conditions = read_filters()
     if conditions is None:
         return render_template("admin/orders.html", form=form, page=None, totals=None, args={}), 400
-    page = db.paginate(filtered_orders(conditions), page=page_number(),
-                       per_page=PAGE_SIZE, error_out=False)
     # int(): PostgreSQL's SUM over integers is numeric (Decimal); the page wants plain integers.
     count, paid_count, paid_fen, refunded_fen = map(int, db.session.execute(order_totals(conditions)).one())
+    # The page's ids first, sorted from the index alone, then those orders with their lines; the totals
+    # counted the list already, so the page does not count it again (a second pass over every order).
+    page = db.paginate(filtered_order_ids(conditions), page=page_number(), per_page=PAGE_SIZE, error_out=False,
+                       count=False)
+    page.total = count
+    page.items = db.session.scalars(filtered_orders([Order.id.in_(page.items)])).all() if page.items else []
     totals = {"count": count, "paid_count": paid_count, "paid_fen": paid_fen, "refunded_fen": refunded_fen,
               "net_fen": paid_fen - refunded_fen}
     return render_template("admin/orders.html", form=form, page=page, totals=totals, args=form.query_args())
