@@ -61,3 +61,13 @@ def release(model, row_id: int, until: datetime, **values) -> bool:
         .values(claimed_until=None, **values)
         .execution_options(synchronize_session=False)
     ).rowcount)
+
+
+def release_all(model, row_ids: list[int], until: datetime) -> None:
+    """Give back claimed rows unhandled (those still held under the lease ``until``). Does not commit."""
+    db.session.execute(
+        update(model)
+        .where(model.id.in_(row_ids), model.claimed_until == until)
+        .values(claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )

@@ -1,7 +1,7 @@
 """Reconcile: ask WeChat Pay about pending orders on a back-off schedule, in case a notification was lost."""
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, case, func, or_
 
 from core.vocabulary import EventKind, OrderStatus, Outcome
 from extensions import db
@@ -12,12 +12,9 @@ from services.payment import refresh_order
 
 
 def reschedule(order_id: int, until: datetime, next_query_at: datetime) -> None:
-    """Count the query, set the next one (while still pending) and release the claim. No commit."""
-    release(Order, order_id, until, query_count=Order.query_count + 1)
-    db.session.execute(
-        update(Order).where(Order.id == order_id, Order.status == OrderStatus.PENDING)
-        .values(next_query_at=next_query_at).execution_options(synchronize_session=False)
-    )
+    """Count the query, set the next one (while still pending) and release the claim, in one UPDATE. No commit."""
+    release(Order, order_id, until, query_count=Order.query_count + 1, next_query_at=case(
+        (Order.status == OrderStatus.PENDING, next_query_at), else_=Order.next_query_at))
 
 
 def reconcile_orders(now: datetime) -> JobSummary:

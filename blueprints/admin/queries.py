@@ -1,7 +1,7 @@
 """The order list's filtered SELECT, shared by the page, its totals and the CSV export."""
 from datetime import timedelta
 
-from sqlalchemy import Select, case, exists, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from blueprints.admin.forms import ATTENTION_FILTER, REFUNDED_FILTER
@@ -16,7 +16,7 @@ def order_conditions(status=None, date_from=None, date_to=None, q=None) -> list:
     if status in set(OrderStatus):
         conditions.append(Order.status == status)
     elif status == REFUNDED_FILTER:
-        conditions.append(exists().where(Refund.order_id == Order.id))
+        conditions.append(Order.id.in_(select(Refund.order_id)))
     elif status == ATTENTION_FILTER:
         conditions.append(Order.attention.is_not(None))
     if date_from:
@@ -25,8 +25,9 @@ def order_conditions(status=None, date_from=None, date_to=None, q=None) -> list:
         conditions.append(Order.created_at < china_day_start(date_to + timedelta(days=1)))
     q = (q or "").strip()
     if q:
-        attempt_matches = exists().where(PaymentAttempt.order_id == Order.id, or_(
-            PaymentAttempt.out_trade_no.icontains(q, autoescape=True), PaymentAttempt.transaction_id == q))
+        # IN, not a correlated EXISTS: the attempts are searched once, not once per order.
+        attempt_matches = Order.id.in_(select(PaymentAttempt.order_id).where(or_(
+            PaymentAttempt.out_trade_no.icontains(q, autoescape=True), PaymentAttempt.transaction_id == q)))
         conditions.append(or_(
             attempt_matches,
             Order.out_trade_no.icontains(q, autoescape=True),
@@ -41,6 +42,11 @@ def filtered_orders(conditions) -> Select:
     """Orders matching ``conditions``, newest first."""
     return (select(Order).where(*conditions).options(selectinload(Order.items))
             .order_by(Order.created_at.desc(), Order.id.desc()))
+
+
+def filtered_order_ids(conditions) -> Select:
+    """The ids of the orders matching ``conditions``, newest first (ix_order_created_at_id sorts them)."""
+    return select(Order.id).where(*conditions).order_by(Order.created_at.desc(), Order.id.desc())
 
 
 def order_totals(conditions) -> Select:

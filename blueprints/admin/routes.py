@@ -7,14 +7,14 @@ import json
 import logging
 from datetime import datetime
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from blueprints.admin import bp
 from blueprints.admin.csv_export import orders_csv
 from blueprints.admin.forms import OrderFilterForm, RefundForm
-from blueprints.admin.queries import filtered_orders, order_conditions, order_totals
+from blueprints.admin.queries import filtered_order_ids, filtered_orders, order_conditions, order_totals
 from blueprints.admin.shipping import TrackingForm
 from blueprints.forms import EmptyForm
 from blueprints.paging import page_number
@@ -76,10 +76,14 @@ def orders():
     form, conditions = read_filters()
     if conditions is None:
         return render_template("admin/orders.html", form=form, page=None, totals=None, args={}), 400
-    page = db.paginate(filtered_orders(conditions), page=page_number(),
-                       per_page=PAGE_SIZE, error_out=False)
     # int(): PostgreSQL's SUM over integers is numeric (Decimal); the page wants plain integers.
     count, paid_count, paid_fen, refunded_fen = map(int, db.session.execute(order_totals(conditions)).one())
+    # The page's ids first, sorted from the index alone, then those orders with their lines; the totals
+    # counted the list already, so the page does not count it again (a second pass over every order).
+    page = db.paginate(filtered_order_ids(conditions), page=page_number(), per_page=PAGE_SIZE, error_out=False,
+                       count=False)
+    page.total = count
+    page.items = db.session.scalars(filtered_orders([Order.id.in_(page.items)])).all() if page.items else []
     totals = {"count": count, "paid_count": paid_count, "paid_fen": paid_fen, "refunded_fen": refunded_fen,
               "net_fen": paid_fen - refunded_fen}
     return render_template("admin/orders.html", form=form, page=page, totals=totals, args=form.query_args())
@@ -87,13 +91,13 @@ def orders():
 
 @bp.get("/orders/export.csv")
 def export_orders():
-    """Download the filtered order list as CSV (UTF-8 with BOM)."""
+    """Download the filtered order list as CSV (UTF-8 with BOM), streamed as it is read."""
     form, conditions = read_filters()
     if conditions is None:
         abort(400, description="筛选条件有误：" + "；".join(e for errors in form.errors.values() for e in errors))
     filename = f"orders-{format_local_time(utcnow(), '%Y%m%d-%H%M%S')}.csv"
     return Response(
-        orders_csv(filtered_orders(conditions)), mimetype="text/csv",
+        stream_with_context(orders_csv(filtered_orders(conditions))), mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 

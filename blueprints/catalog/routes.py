@@ -11,6 +11,8 @@ from models import Category, Product
 from services.search import search_products
 
 HOME_PRODUCTS_PER_CATEGORY = 4
+# Shelves on the home page; the category list above them links to every category however many there are.
+HOME_SHELVES = 6
 SEARCH_MAX_LENGTH = 50
 
 
@@ -31,19 +33,27 @@ def render_product_page(product, form):
 @bp.get("/")
 @cached_page
 def home():
-    """Show every category that has products, with its first few products."""
-    shelves = []
-    categories = select(Category).filter_by(visible=True).order_by(Category.position, Category.id)
-    for category in db.session.scalars(categories):
-        products = db.session.scalars(
-            active_products().where(Product.category_id == category.id).limit(HOME_PRODUCTS_PER_CATEGORY)
-        ).all()
-        if products:
-            total = db.session.scalar(
-                select(func.count(Product.id)).where(Product.category_id == category.id, Product.on_sale)
-            )
-            shelves.append((category, products, total))
-    return render_template("catalog/home.html", shelves=shelves)
+    """Show every category that has products, and a shelf of the first few products of the first ones.
+
+    Three queries whatever the size of the catalog: the categories, their product counts, the shelves' products.
+    """
+    counts = dict(db.session.execute(
+        select(Product.category_id, func.count(Product.id)).where(Product.on_sale).group_by(Product.category_id)
+    ).all())
+    categories = [(category, counts[category.id]) for category in db.session.scalars(
+        select(Category).filter_by(visible=True).order_by(Category.position, Category.id)) if counts.get(category.id)]
+    shelved = [category for category, _ in categories[:HOME_SHELVES]]
+    ranked = (
+        select(Product.id, func.row_number().over(partition_by=Product.category_id, order_by=Product.id).label("rank"))
+        .where(Product.on_sale, Product.category_id.in_([category.id for category in shelved]))
+        .subquery()
+    )
+    products = {category.id: [] for category in shelved}
+    for product in db.session.scalars(select(Product).join(ranked, ranked.c.id == Product.id)
+                                      .where(ranked.c.rank <= HOME_PRODUCTS_PER_CATEGORY).order_by(Product.id)):
+        products[product.category_id].append(product)
+    shelves = [(category, products[category.id], counts[category.id]) for category in shelved]
+    return render_template("catalog/home.html", categories=categories, shelves=shelves)
 
 
 @bp.get("/c/<slug>")
