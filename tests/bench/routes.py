@@ -28,6 +28,9 @@ def measured(pid: int, url: str, headers: dict) -> tuple[wrk.Figures, float]:
 def run(workdir: Path) -> None:
     report.heading(f"Pages beside bare Flask (gunicorn.conf.py, wrk {wrk.THREADS} threads, "
                    f"{wrk.CONNECTIONS} connections, {SECONDS} s each)")
+    if not wrk.available():
+        report.line("skipped", "wrk is not installed (Debian: apt-get install wrk)")
+        return
     bench = shop.prepare(workdir / "routes")
     app = bench.app()
     order = shop.pending_orders(app, 1)[0]

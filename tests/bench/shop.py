@@ -28,8 +28,10 @@ class BenchShop:
                            "SQLALCHEMY_DATABASE_URI": self.env["DATABASE_URL"]})
 
     def flask(self, *args) -> None:
-        subprocess.run([str(servers.BIN / "flask"), "--app", "app", *args], cwd=ROOT, check=True,
-                       env={**os.environ, **self.env}, stdout=subprocess.DEVNULL)
+        done = subprocess.run([str(servers.BIN / "flask"), "--app", "app", *args], cwd=ROOT, text=True,
+                              env={**os.environ, **self.env}, capture_output=True)
+        if done.returncode:  # its output only when it failed: the migrations log every step
+            raise RuntimeError(f"flask {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
 
 def prepare(workdir: Path, **settings) -> BenchShop:
