@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from blueprints.forms import EmptyForm
 from blueprints.orders.timeline import is_payable, order_page_context
+from blueprints.page_cache import must_render
 from blueprints.pay import bp
 from blueprints.pay.active_queries import active_queries
 from blueprints.pay.channels import channels_for, in_wechat
@@ -78,7 +79,7 @@ def order(token):
 def show(token):
     """The pay page: a QR code on computers, WeChat's pay sheet inside WeChat, WeChat's cashier elsewhere."""
     channels = browser_channels()
-    state = fingerprint(token)
+    state = () if must_render() else fingerprint(token)  # nothing to compare with while the cache is off
     cached = cached_pay_page(token, channels, state)
     if cached is not None:
         return cached

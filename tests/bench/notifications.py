@@ -77,8 +77,7 @@ def run(workdir: Path) -> None:
     verdict = "ok" if rate >= 200 and p99 < 100 and paid == COUNT else "BELOW TARGET"
     report.line(f"{len(latencies)} notifications", f"{rate:6.0f} /s  p50 {report.percentile(latencies, 0.5):6.1f} ms"
                 f"  p99 {p99:6.1f} ms", f"orders paid {paid}/{COUNT}", f"(target >= 200/s, p99 < 100 ms) {verdict}")
-    report.line("shop web processes (RSS now/peak)",
-                "  ".join(f"{now:.0f}/{peak:.0f} MiB" for now, peak in memory.values()))
+    report.memory(memory)
 
 
 if __name__ == "__main__":

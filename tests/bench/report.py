@@ -16,6 +16,11 @@ def line(label: str, *figures: str) -> None:
     print(f"  {label:<34} " + "  ".join(figures), flush=True)
 
 
+def memory(rss: dict[int, tuple[float, float]]) -> None:
+    """The web processes' RSS, as servers.process_tree_rss gives it."""
+    line("shop web processes (RSS now/peak)", "  ".join(f"{now:.0f}/{peak:.0f} MiB" for now, peak in rss.values()))
+
+
 def heading(text: str) -> None:
     print(f"\n{text}", flush=True)
 

@@ -51,5 +51,4 @@ def run(workdir: Path) -> None:
                         f"{share:5.0%} (target {TARGETS[name]:.0%}, p99 < 50 ms) {verdict}",
                         f"CPU/request {cpu:.2f} ms vs bare {bare_cpu:.2f} ms")
         memory = servers.process_tree_rss(process.pid)
-    report.line("shop web processes (RSS now/peak)",
-                "  ".join(f"{now:.0f}/{peak:.0f} MiB" for now, peak in memory.values()))
+    report.memory(memory)
