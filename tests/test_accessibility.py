@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from core.clock import utcnow
@@ -90,7 +91,8 @@ def main_pages(app, page, live_shop, shop):
     page.get_by_role("button", name="加入购物车").click()
     page.wait_for_url(f"{live_shop}/cart/add")
     page.wait_for_load_state()
-    assert page.title().startswith("错误：") and page.evaluate("document.activeElement.id") == "quantity"
+    assert page.title().startswith("错误：")
+    expect(page.locator("#quantity")).to_be_focused()
     yield "商品（数量错误）"
     set_stock(app, shop[0], 5)
     page.goto(f"{live_shop}/p/{slug}")
@@ -175,7 +177,7 @@ def test_a_failed_form_focuses_its_first_invalid_field_and_says_so_in_the_title(
     page.get_by_role("button", name=re.compile("提交订单")).click()
 
     assert page.title().startswith("错误：结算")
-    assert page.evaluate("document.activeElement.id") == "mobile"
+    expect(page.locator("#mobile")).to_be_focused()  # the script moves focus after load: wait for it
     assert page.get_by_label("收货人").input_value() == "吴十"  # what was typed is kept
     page.locator(".error-summary a", has_text="区县").click()
     assert page.evaluate("location.hash") == "#district"
@@ -184,7 +186,8 @@ def test_a_failed_form_focuses_its_first_invalid_field_and_says_so_in_the_title(
     page.locator(".input-quantity").fill("8")  # within the field's max, over the stock of 5
     page.get_by_role("button", name=re.compile("更新")).click()
     assert page.title().startswith("错误：购物车")
-    assert page.evaluate("document.activeElement.value") == "8"  # not reset to the old quantity
+    expect(page.locator(".input-quantity")).to_be_focused()
+    expect(page.locator(".input-quantity")).to_have_value("8")  # not reset to the old quantity
 
 
 def test_a_redirects_message_is_one_status_container_that_takes_the_focus(app, live_shop, page, shop):
@@ -194,8 +197,8 @@ def test_a_redirects_message_is_one_status_container_that_takes_the_focus(app, l
     page.get_by_role("button", name="加入购物车").click()
     page.wait_for_url(f"{live_shop}/cart")
     assert page.locator("[role=status]").count() == 1
-    assert page.evaluate("document.activeElement.className") == "flashes"
-    assert "加入购物车" in page.evaluate("document.activeElement.textContent")
+    expect(page.locator(".flashes")).to_be_focused()
+    expect(page.locator(".flashes")).to_contain_text("加入购物车")
 
 
 def test_the_product_page_shows_the_owners_alt_text_and_cards_stay_decorative(app, live_shop, page, shop):
