@@ -9,6 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import config as config_module
 from blueprints.page_cache import init_page_cache
 from blueprints.pay.page_cache import init_pay_page_cache
+from blueprints.pay.status_poll import StatusPollLeanPath
 from extensions import DATABASE_DOWN, csrf, db, limiter, login_manager, migrate
 from http_policy import configure_logging, register_http_policy
 from templating import register_template_helpers
@@ -23,6 +24,7 @@ def create_app(config=None):
     app.config.update(config)
     settings_class.init(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
+    app.wsgi_app = StatusPollLeanPath(app, app.wsgi_app)
     if app.config["PROXY_COUNT"]:
         # Behind nginx: take the client's IP and scheme from the proxy's headers, trusting only it. The host
         # comes from the Host header nginx sets; X-Forwarded-Host only when PROXY_TRUST_HOST says so.

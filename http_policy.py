@@ -2,9 +2,11 @@
 
 Order tokens are bearer credentials for the customer's order page, so log lines never carry them whole.
 """
+import itertools
 import logging
+import os
 import re
-import uuid
+import secrets
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, has_request_context, request
@@ -91,8 +93,7 @@ def register_http_policy(app):
 
     @app.before_request
     def assign_request_id():
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        g.request_id = request_id(request.headers.get("X-Request-ID", ""))
 
     @app.before_request
     def refuse_nul_bytes():
@@ -106,23 +107,51 @@ def register_http_policy(app):
 
     @app.after_request
     def add_headers(response):
-        response.headers.setdefault("Content-Security-Policy", policy)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if sends_hsts(current_app.config["HSTS"]):
-            response.headers["Strict-Transport-Security"] = STRICT_TRANSPORT_SECURITY
+        for name, value in security_headers(policy, sends_hsts(current_app.config["HSTS"], request.is_secure)):
+            response.headers.setdefault(name, value)  # a view may set its own policy (the JSAPI pay page)
         response.headers["X-Request-ID"] = g.get("request_id", "")
         return response
+
+
+def security_headers(policy: str, hsts: bool) -> list[tuple[str, str]]:
+    """The headers every response carries (the status poll's lean path sends them too)."""
+    headers = [("Content-Security-Policy", policy), ("X-Content-Type-Options", "nosniff"),
+               ("X-Frame-Options", "DENY"), ("Referrer-Policy", "same-origin")]
+    if hsts:
+        headers.append(("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY))
+    return headers
+
+
+class RequestIds:
+    """Request ids unique across processes: a random prefix per process and a counter (no system call per
+    request, unlike uuid4; the prefix is drawn again in a forked child)."""
+
+    def __init__(self):
+        self._renew()
+        os.register_at_fork(after_in_child=self._renew)
+
+    def _renew(self):
+        self._prefix, self._counter = secrets.token_hex(6), itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):08x}"
+
+
+REQUEST_IDS = RequestIds()
+
+
+def request_id(incoming: str) -> str:
+    """The id a proxy in front sent (X-Request-ID), if it is one; otherwise a new one."""
+    return incoming if REQUEST_ID_RE.match(incoming) else REQUEST_IDS.next()
 
 
 def holds_nul(fields) -> bool:
     return any("\x00" in name or "\x00" in value for name, values in fields.lists() for value in values)
 
 
-def sends_hsts(policy) -> bool:
+def sends_hsts(policy, secure: bool) -> bool:
     """Production sends HSTS always (browsers ignore it over http); staging only when served over https."""
-    return policy == "always" or (policy == "https" and request.is_secure)
+    return policy == "always" or (policy == "https" and secure)
 
 
 def configure_logging(level=logging.INFO):

@@ -334,12 +334,17 @@ def close_order(order: Order, now: datetime, source: EventKind = EventKind.CLOSE
 
 
 @use_case
+def active_query_due(last_queried_at: datetime | None, now: datetime) -> bool:
+    """Whether WeChat Pay may be asked about a pending order again (see claim_active_query)."""
+    return last_queried_at is None or last_queried_at <= now - ACTIVE_QUERY_INTERVAL
+
+
 def claim_active_query(order_id: int, last_queried_at: datetime | None, now: datetime) -> bool:
     """Allow one active query per order per ACTIVE_QUERY_INTERVAL, across all processes.
 
     Takes the columns the status poll already read, so that most polls (not due) end without a write.
     """
-    if last_queried_at and last_queried_at > now - ACTIVE_QUERY_INTERVAL:
+    if not active_query_due(last_queried_at, now):
         return False
     open_attempt = select(PaymentAttempt.id).where(PaymentAttempt.order_id == Order.id,
                                                    PaymentAttempt.status == AttemptStatus.OPEN).exists()

@@ -385,7 +385,21 @@ def test_with_jsapi_set_up_forms_may_end_at_wechats_oauth_and_nothing_else_leave
 def test_request_ids_are_kept_when_sane_and_made_otherwise(client):
     assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
     made = client.get("/healthz", headers={"X-Request-ID": "bad id <script>"}).headers["X-Request-ID"]
-    assert len(made) == 32 and made.isalnum()
+    again = client.get("/healthz").headers["X-Request-ID"]
+    assert len(made) == 20 and int(made, 16) >= 0 and again != made
+    assert again[:12] == made[:12]  # one process, one prefix
+
+
+def test_a_forked_worker_makes_request_ids_of_its_own():
+    from http_policy import REQUEST_IDS
+
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # gunicorn forks its workers like this: the child must not repeat the parent's ids
+        os.write(write, REQUEST_IDS.next().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 64).decode()[:12] != REQUEST_IDS.next()[:12]
 
 
 def test_money_filter_formats_integer_fen():

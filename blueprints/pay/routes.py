@@ -3,7 +3,7 @@ WeChat's H5 cashier and its return page, the status poll, and the customer's can
 from urllib.parse import quote
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from blueprints.forms import EmptyForm
@@ -13,6 +13,7 @@ from blueprints.pay import bp
 from blueprints.pay.active_queries import active_queries
 from blueprints.pay.channels import channels_for, in_wechat
 from blueprints.pay.page_cache import cached_pay_page, fingerprint, store_pay_page
+from blueprints.pay.status_poll import STATUS_COLUMNS, answer, may_ask_wechat
 from blueprints.pay.wechat_login import OPENID_KEY, jsapi_available
 from core.clock import utcnow
 from core.vocabulary import PAID_STATUSES, AttemptStatus, EventKind, OrderStatus, Outcome, PaymentChannel
@@ -25,8 +26,6 @@ from services.attempts import jsapi_parameters, open_attempt
 from services.payment import PaymentMismatch, claim_active_query, close_order, refresh_order
 
 NO_SCRIPT_REFRESH_SECONDS = 20  # often enough to see a payment, rarely enough not to lose a reader's place
-STATUS_COLUMNS = select(Order.id, Order.status, Order.expires_at, Order.last_queried_at).where(
-    Order.token == bindparam("token"))
 
 
 def order_by_token(token):
@@ -218,23 +217,17 @@ def retry(token):
 def status(token):
     """Report the order's status from the database; now and then ask WeChat Pay in the background.
 
-    Every waiting customer calls this every 2 s: one indexed lookup of four columns on a pooled connection
-    (not the ORM session), nothing written to the cookie, and a database write only when an active query
-    is due.
+    Polls that change nothing are answered before they reach Flask (blueprints/pay/status_poll.py); this
+    view answers the rest, and writes only when an active query is due.
     """
     with db.engine.connect() as connection:
         row = connection.execute(STATUS_COLUMNS, {"token": token}).first()
     if row is None:
         abort(404)
     now = utcnow()
-    left = max(0, int((row.expires_at - now).total_seconds()))
-    state = row.status
-    if state == OrderStatus.PENDING:
-        if left == 0:
-            state = "expired"
-        elif claim_active_query(row.id, row.last_queried_at, now):
-            active_queries.submit(row.id)
-    return jsonify(status=state, seconds_left=left)
+    if may_ask_wechat(row, now) and claim_active_query(row.id, row.last_queried_at, now):
+        active_queries.submit(row.id)
+    return jsonify(answer(row, now))
 
 
 @bp.get("/pay/<token>/success")

@@ -1,0 +1,82 @@
+"""The status poll: every waiting customer's pay page asks it every 2 s, so most polls take a lean path.
+
+``answer`` is the one rule for what a poll says. Nearly every poll changes nothing: the order is not pending,
+or WeChat Pay was asked about it less than ACTIVE_QUERY_INTERVAL ago. ``StatusPollLeanPath`` answers those
+below Flask (no request context, session, hooks or ORM): one indexed lookup of four columns on a pooled
+connection, then the same body and headers as the view. Everything else goes on to the view ``pay.status``,
+which is the full implementation: an active query due, an unknown token, a database error, any other method
+or a query string.
+"""
+import re
+from datetime import datetime
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.clock import utcnow
+from core.vocabulary import OrderStatus
+from extensions import db
+from http_policy import page_policy, request_id, security_headers, sends_hsts
+from models import Order
+from services.payment import active_query_due
+
+STATUS_COLUMNS = select(Order.id, Order.status, Order.expires_at, Order.last_queried_at).where(
+    Order.token == bindparam("token"))
+STATUS_PATH = re.compile(r"/pay/([A-Za-z0-9_-]{1,64})/status")
+
+
+def seconds_left(row, now: datetime) -> int:
+    return max(0, int((row.expires_at - now).total_seconds()))
+
+
+def answer(row, now: datetime) -> dict:
+    """What the pay page is told: the order's status ('expired' once a pending order's time is up)."""
+    left = seconds_left(row, now)
+    state = "expired" if row.status == OrderStatus.PENDING and left == 0 else row.status
+    return {"status": state, "seconds_left": left}
+
+
+def may_ask_wechat(row, now: datetime) -> bool:
+    """Whether this poll may start an active query (the view then claims it)."""
+    return row.status == OrderStatus.PENDING and seconds_left(row, now) > 0 and active_query_due(
+        row.last_queried_at, now)
+
+
+class StatusPollLeanPath:
+    """WSGI middleware in front of the Flask app (inside ProxyFix, so the scheme is the client's)."""
+
+    def __init__(self, app, wsgi_app):
+        self.app, self.wsgi_app = app, wsgi_app
+        self.policy, self.hsts = page_policy(app.config), app.config["HSTS"]
+        self._engine = None
+
+    def __call__(self, environ, start_response):
+        match = STATUS_PATH.fullmatch(environ.get("PATH_INFO", ""))
+        body = None
+        if match and environ.get("REQUEST_METHOD") == "GET" and not environ.get("QUERY_STRING"):
+            body = self.body(match[1])
+        if body is None:
+            return self.wsgi_app(environ, start_response)
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                   *security_headers(self.policy, sends_hsts(self.hsts, environ.get("wsgi.url_scheme") == "https")),
+                   ("X-Request-ID", request_id(environ.get("HTTP_X_REQUEST_ID", "")))]
+        start_response("200 OK", headers)
+        return [body]
+
+    def body(self, token: str) -> bytes | None:
+        """The poll's JSON, or None when the view must answer."""
+        now = utcnow()
+        try:
+            with self.engine().connect() as connection:
+                row = connection.execute(STATUS_COLUMNS, {"token": token}).first()
+        except SQLAlchemyError:  # the view meets it too and answers as every page does (503)
+            return None
+        if row is None or may_ask_wechat(row, now):
+            return None
+        return self.app.json.response(answer(row, now)).get_data()
+
+    def engine(self):
+        if self._engine is None:
+            with self.app.app_context():
+                self._engine = db.engine
+        return self._engine
