@@ -33,9 +33,9 @@ def send_alerts(now: datetime) -> JobSummary:
             )
         db.session.commit()
         if delivery.ok:
-            summary.settled += 1
+            summary.add("settled")
         else:
-            summary.errors += 1
+            summary.add("errors")
 
     def on_error(row_id: int, until: datetime, error: Exception) -> None:
         release(Outbox, row_id, until)

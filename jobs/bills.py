@@ -48,7 +48,7 @@ def reconcile_bills(now: datetime) -> JobSummary:
     def handle(run_id: int, until: datetime) -> None:
         run = reconcile_day(db.session.get(BillRun, run_id).bill_date, now)
         if run.status in FINAL_BILL_RUN_STATUSES:
-            summary.settled += 1
+            summary.add("settled")
         release(BillRun, run_id, until)
         db.session.commit()
 

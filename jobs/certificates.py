@@ -15,6 +15,6 @@ def refresh_certificates(now: datetime) -> JobSummary:
     try:
         summary.checked = get_gateway().refresh_certificates()
     except Exception:
-        summary.errors += 1
+        summary.add("errors")
         log.exception("job=certificates failed; the certificates held stay in use")
     return summary.log()

@@ -1,8 +1,10 @@
 """What every job shares: its settings, its summary line and the claim-and-handle batch loop."""
 import logging
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -68,6 +70,12 @@ class JobSummary:
     shipped: int = 0
     settled: int = 0
     errors: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, name: str) -> None:
+        """Count one more ``name`` (paid, closed, ...): safe from the threads of a concurrent run."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
 
     def line(self) -> str:
         return (f"job={self.job} checked={self.checked} paid={self.paid} closed={self.closed} "
@@ -80,8 +88,9 @@ class JobSummary:
 
 
 def run_claimed(summary: JobSummary, model, criteria, order_by, now: datetime,
-                handle: Callable[[int, datetime], None], on_error: Callable[[int, datetime, Exception], None]):
-    """Claim due rows CLAIM_CHUNK at a time, up to the batch size, and handle each.
+                handle: Callable[[int, datetime], None], on_error: Callable[[int, datetime, Exception], None],
+                workers: int = 1):
+    """Claim due rows CLAIM_CHUNK at a time, up to the batch size, and handle each (``workers`` at once).
 
     One claim (a SELECT and an UPDATE) serves up to CLAIM_CHUNK rows, not one each: a sweep of 1,000 due
     orders makes 50 claims, not 1,000. A row is handled only while at least half of its lease is left, so
@@ -89,37 +98,68 @@ def run_claimed(summary: JobSummary, model, criteria, order_by, now: datetime,
     released, unhandled, and claimed again. The claim time is ``now`` plus the real time spent so far. An
     exception from ``handle`` is logged and counted, the session rolled back and ``on_error`` run (it
     reschedules and releases); the batch goes on. A row handled in this run is never claimed again by it.
+
+    With ``workers`` > 1 the rows of a chunk are handled by that many threads, each in its own app context
+    (its own session and transaction): a job that waits on WeChat Pay for every row then waits for several
+    at once. ``handle`` must count through ``summary.add``.
     """
     started = time.monotonic()
     limit, lease = batch_size(), claim_lease()
     seen: list[int] = []
+    app = current_app._get_current_object()
 
     def elapsed() -> timedelta:
         return timedelta(seconds=time.monotonic() - started)
 
-    while len(seen) < limit:
-        not_seen = [model.id.not_in(seen)] if seen else []
-        claimed = claim(model, [*criteria, *not_seen], at=now + elapsed(), lease=lease,
-                        limit=min(CLAIM_CHUNK, limit - len(seen)), order_by=order_by)
-        if not claimed.ids:
-            break
-        for n, row_id in enumerate(claimed.ids):
-            if claimed.until - (now + elapsed()) < lease / 2:
-                release_all(model, claimed.ids[n:], claimed.until)
-                db.session.commit()
+    def handle_one(row_id: int, until: datetime) -> None:
+        try:
+            handle(row_id, until)
+        except Exception as error:
+            db.session.rollback()
+            summary.add("errors")
+            if isinstance(error, PaymentError):
+                log.warning("job=%s %s %s: WeChat Pay error %s (retryable=%s); will retry",
+                            summary.job, model.__tablename__, row_id, error.code, error.retryable)
+            else:
+                log.exception("job=%s %s %s failed; will retry", summary.job, model.__tablename__, row_id)
+            on_error(row_id, until, error)
+            db.session.commit()
+
+    def in_own_context(row_id: int, until: datetime) -> None:
+        with app.app_context():
+            handle_one(row_id, until)
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"job-{summary.job}") if workers > 1 else None
+    free_workers = threading.Semaphore(workers)
+    try:
+        while len(seen) < limit:
+            not_seen = [model.id.not_in(seen)] if seen else []
+            claimed = claim(model, [*criteria, *not_seen], at=now + elapsed(), lease=lease,
+                            limit=min(CLAIM_CHUNK, limit - len(seen)), order_by=order_by)
+            if not claimed.ids:
                 break
-            seen.append(row_id)
-            summary.checked += 1
-            try:
-                handle(row_id, claimed.until)
-            except Exception as error:
-                db.session.rollback()
-                summary.errors += 1
-                if isinstance(error, PaymentError):
-                    log.warning("job=%s %s %s: WeChat Pay error %s (retryable=%s); will retry",
-                                summary.job, model.__tablename__, row_id, error.code, error.retryable)
+            begun, running = 0, []
+            for row_id in claimed.ids:
+                if pool is not None:
+                    free_workers.acquire()  # the lease is checked when the row really starts
+                if claimed.until - (now + elapsed()) < lease / 2:
+                    if pool is not None:
+                        free_workers.release()
+                    break
+                seen.append(row_id)
+                summary.add("checked")
+                begun += 1
+                if pool is None:
+                    handle_one(row_id, claimed.until)
                 else:
-                    log.exception("job=%s %s %s failed; will retry", summary.job, model.__tablename__, row_id)
-                on_error(row_id, claimed.until, error)
+                    running.append(pool.submit(in_own_context, row_id, claimed.until))
+                    running[-1].add_done_callback(lambda _: free_workers.release())
+            for future in running:
+                future.result()  # an error of on_error itself ends the run, as it would one at a time
+            if begun < len(claimed.ids):
+                release_all(model, claimed.ids[begun:], claimed.until)
                 db.session.commit()
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return summary

@@ -36,9 +36,9 @@ def expire_orders(now: datetime) -> JobSummary:
         order = db.session.get(Order, order_id, populate_existing=True)
         outcome = close_order(order, now, source=EventKind.EXPIRE)
         if outcome == Outcome.PAID:
-            summary.paid += 1
+            summary.add("paid")
         elif outcome == Outcome.CLOSED:
-            summary.closed += 1
+            summary.add("closed")
         if outcome == Outcome.UNCHANGED:
             # WeChat Pay still says NOTPAY after a refused close: try again later.
             log.warning("job=expire order %s still NOTPAY after close; will retry", order_id)

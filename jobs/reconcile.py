@@ -6,7 +6,7 @@ from sqlalchemy import and_, case, func, or_
 from core.vocabulary import EventKind, OrderStatus, Outcome
 from extensions import db
 from jobs.claims import release
-from jobs.common import JobSummary, backoff, next_check, retry_delay, run_claimed
+from jobs.common import JobSummary, backoff, next_check, retry_delay, run_claimed, setting
 from models import Order
 from services.payment import refresh_order
 
@@ -36,9 +36,9 @@ def reconcile_orders(now: datetime) -> JobSummary:
         created_at, deadline = order.created_at, order.expires_at
         outcome = refresh_order(order, now, source=EventKind.RECONCILE)
         if outcome == Outcome.PAID:
-            summary.paid += 1
+            summary.add("paid")
         elif outcome == Outcome.CLOSED:
-            summary.closed += 1
+            summary.add("closed")
         reschedule(order_id, until, min(next_check(created_at, now, offsets), deadline))
         db.session.commit()
 
@@ -46,5 +46,6 @@ def reconcile_orders(now: datetime) -> JobSummary:
         deadline = db.session.get(Order, order_id, populate_existing=True).expires_at
         reschedule(order_id, until, min(now + retry_delay(), deadline))
 
-    run_claimed(summary, Order, criteria, order_by, now, handle, on_error)
+    workers = int(setting("RECONCILE_CONCURRENCY"))
+    run_claimed(summary, Order, criteria, order_by, now, handle, on_error, workers=workers)
     return summary.log()

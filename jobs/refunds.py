@@ -33,7 +33,7 @@ def follow_up_refunds(now: datetime) -> JobSummary:
         created_at = refund.created_at
         outcome = refresh_refund(refund, now)
         if outcome in (Outcome.REFUNDED, Outcome.REFUND_FAILED):
-            summary.settled += 1
+            summary.add("settled")
         if outcome == Outcome.PROCESSING:
             release(Refund, refund_id, until, next_query_at=next_check(created_at, now, offsets))
         else:

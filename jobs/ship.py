@@ -20,6 +20,6 @@ def ship_orders(now: datetime) -> JobSummary:
     try:
         summary.checked, summary.shipped = ship_paid_orders(now, now - ship_delay(), batch_size())
     except Exception:
-        summary.errors += 1
+        summary.add("errors")
         log.exception("job=ship batch failed; will retry")
     return summary.log()

@@ -113,7 +113,7 @@ def transition(order_id: int, target: OrderStatus, where=(), **values) -> OrderS
     for source in transition_sources(target):
         moved = db.session.execute(
             update(Order).where(Order.id == order_id, Order.status == source, *where)
-            .values(status=target, **values)
+            .values(status=target, **values).execution_options(synchronize_session=False)
         ).rowcount
         if moved:
             return source
@@ -125,7 +125,7 @@ def move_attempt(attempt_id: int, target: AttemptStatus, **values) -> AttemptSta
     for source, targets in ATTEMPT_TRANSITIONS.items():
         if target in targets and db.session.execute(
             update(PaymentAttempt).where(PaymentAttempt.id == attempt_id, PaymentAttempt.status == source)
-            .values(status=target, **values)
+            .values(status=target, **values).execution_options(synchronize_session=False)
         ).rowcount:
             return source
     return None

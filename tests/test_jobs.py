@@ -20,10 +20,10 @@ from jobs.reconcile import reconcile_orders
 from jobs.refunds import follow_up_refunds
 from jobs.ship import ship_orders
 from models import Order, PaymentEvent, Product, Refund
-from payments import PaymentError
+from payments import PaymentError, get_gateway
 from services.attempts import open_attempt
 from services.refunds import create_refund
-from tests.helpers import events, order_row, pay_on_phone
+from tests.helpers import GatewaySpy, events, order_row, pay_on_phone
 
 MIN = timedelta(minutes=1)
 
@@ -218,6 +218,28 @@ def test_a_close_refused_with_500_is_retried_later(app, wechat, placed, gateway,
     assert state(app, order)["status"] == "closed"
 
 
+def test_the_reconcile_sweep_asks_wechat_pay_about_several_orders_at_once(app, no_notifications, placed, t0):
+    orders = [placed(t0 + timedelta(seconds=n)) for n in range(2)]
+    together = threading.Barrier(2, timeout=10)  # opens only when both queries are in flight at once
+    met = []
+
+    def meet(*_):
+        try:
+            together.wait()
+            met.append(1)
+        except threading.BrokenBarrierError:  # one at a time: the first waited alone
+            pass
+
+    with app.app_context():
+        spy = GatewaySpy(get_gateway(), before={"query": meet})
+    app.extensions["payment_gateway"] = spy
+    summary = run(app, reconcile_orders, t0 + 2 * MIN)
+
+    assert summary.checked == 2 and sum(spy.queries.values()) == 2
+    assert len(met) == 2
+    assert [state(app, order)["status"] for order in orders] == ["pending", "pending"]
+
+
 # -- errors and summaries ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fault", [
@@ -232,24 +254,25 @@ def test_a_wechat_error_on_one_order_is_logged_and_retried_without_stopping_the_
     app.extensions.pop("payment_gateway")
     for order in orders:
         pay_on_phone(app, no_notifications, order, t0 + timedelta(seconds=10))
-    no_notifications.fault(target="api", **fault)  # the next call: the first order's query
+    no_notifications.fault(target="api", **fault)  # the next call: one order's query (they run at once)
     at = t0 + 2 * MIN
 
     with caplog.at_level("INFO", logger="shop.jobs"):
         summary = run(app, reconcile_orders, at)
 
     assert (summary.checked, summary.paid, summary.errors) == (3, 2, 1)
-    assert [state(app, order)["status"] for order in orders] == ["pending", "paid", "paid"]
+    assert sorted(state(app, order)["status"] for order in orders) == ["paid", "paid", "pending"]
     lines = [record.getMessage() for record in caplog.records if "checked=" in record.getMessage()]
     assert lines == ["job=reconcile checked=3 paid=2 closed=0 shipped=0 settled=0 errors=1"]
     assert any("WeChat Pay error" in record.getMessage() and record.levelname == "WARNING"
                for record in caplog.records)
-    row = state(app, orders[0])
+    failed = next(order for order in orders if state(app, order)["status"] == "pending")
+    row = state(app, failed)
     assert (row["next_query_at"], row["claimed_until"]) == (at + MIN, None)
 
     assert run(app, reconcile_orders, at + timedelta(seconds=30)).checked == 0
     assert run(app, reconcile_orders, at + MIN).paid == 1
-    assert state(app, orders[0])["status"] == "paid"
+    assert state(app, failed)["status"] == "paid"
 
 
 def test_batches_are_bounded(app, wechat, placed, t0):
