@@ -338,12 +338,12 @@ def close_order(order: Order, now: datetime, source: EventKind = EventKind.CLOSE
     return final
 
 
-@use_case
 def active_query_due(last_queried_at: datetime | None, now: datetime) -> bool:
     """Whether WeChat Pay may be asked about a pending order again (see claim_active_query)."""
     return last_queried_at is None or last_queried_at <= now - ACTIVE_QUERY_INTERVAL
 
 
+@use_case
 def claim_active_query(order_id: int, last_queried_at: datetime | None, now: datetime) -> bool:
     """Allow one active query per order per ACTIVE_QUERY_INTERVAL, across all processes.
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from flask import request_started
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from werkzeug.test import Client
 from werkzeug.wrappers import Response
 
@@ -13,6 +14,7 @@ from core.clock import utcnow
 from core.vocabulary import OrderStatus
 from extensions import db
 from models import Order
+from services.payment import claim_active_query
 
 pytestmark = pytest.mark.wechatpay
 
@@ -97,3 +99,12 @@ def test_anything_else_goes_to_flask(app, client, asked):
     assert unknown.status_code == 404 and "text/html" in unknown.content_type
     assert with_query.status_code == 200 and with_query.get_json()["status"] == "pending"
     assert posted.status_code in (400, 405)
+
+
+def test_a_failed_claim_leaves_no_broken_session_behind(app, asked):
+    """claim_active_query is a use case: whatever it meets, the caller's session is usable afterwards."""
+    with app.app_context():
+        db.session.add(Order())  # no number, no amount: the claim's autoflush fails on it
+        with pytest.raises(IntegrityError):
+            claim_active_query(asked.id, None, utcnow())
+        assert not db.session.new and db.session.scalar(select(Order.status).filter_by(id=asked.id)) == "pending"
