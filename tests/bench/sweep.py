@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import event, insert
+from wechatpay_sandbox.keys import ensure_keys
 
 from tests.bench import servers, shop
 
@@ -92,7 +93,7 @@ def run(workdir: Path) -> list[str]:
     from tests.bench.loadtest import control
 
     logging.disable(logging.WARNING)  # the bench orders were never placed on WeChat Pay: each query is a 404
-    keys = shop.prepare(workdir / "sweep").env["SANDBOX_KEY_DIR"]
+    keys = str(ensure_keys(workdir / "sweep" / "keys").directory)  # the sandbox's, shared by both shops
     lines = ["Scheduler sweep (reconcile job, sandbox on 127.0.0.1)"]
     context, url = servers.sandbox(workdir / "sweep", log=workdir / "sweep" / "sandbox.log")
     with context:
