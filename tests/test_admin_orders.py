@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from core.vocabulary import RefundStatus
 from extensions import db
-from models import Order, OrderItem, Refund
+from models import Order, OrderItem, PaymentAttempt, Refund
 from services.payment import record_event
 
 ROW_RE = re.compile(r'<tr class="order-row[^"]*" data-out-trade-no="([^"]+)">')
@@ -117,6 +117,30 @@ def test_search_by_out_trade_no_ignores_case_and_surrounding_spaces(owner_client
     wanted = shop_orders[2]
     for q in (wanted, f"  {wanted.lower()} ", wanted[-8:]):
         assert listed(owner_client.get("/admin/orders", query_string={"q": q})) == [wanted]
+
+
+def test_a_whole_payment_number_finds_its_order_alone(app, owner_client, shop_orders, add_order):
+    """What an owner pastes from a WeChat Pay bill: a second attempt's number ("…-2") or a transaction id;
+    another order whose mobile or name happens to hold the same digits is not listed."""
+    wanted = shop_orders[1]
+    transaction_id = "4200000000202603012345678901"
+    add_order(BASE, name="四二00", mobile="14200000000")  # holds "4200…" digits, but not the whole number
+    with app.app_context():
+        order = db.session.scalar(select(Order).filter_by(out_trade_no=wanted))
+        db.session.add(PaymentAttempt(order_id=order.id, out_trade_no=f"{wanted}-2", channel="jsapi",
+                                      transaction_id=transaction_id))
+        db.session.commit()
+    for q in (f"{wanted}-2", f"{wanted.lower()}-2", transaction_id, f" {transaction_id} "):
+        assert listed(owner_client.get("/admin/orders", query_string={"q": q})) == [wanted], q
+    response = owner_client.get("/admin/orders", query_string={"q": "142000"})  # not whole: part of a mobile
+    assert len(listed(response)) == 1 and listed(response) != [wanted]
+
+
+def test_search_in_latin_names_ignores_case(owner_client, add_order):
+    wanted = add_order(BASE, name="Tom Lee")
+    add_order(BASE, name="王芳")
+    for q in ("tom", "LEE", "m l"):
+        assert listed(owner_client.get("/admin/orders", query_string={"q": q})) == [wanted], q
 
 
 def test_filters_combine(owner_client, shop_orders):

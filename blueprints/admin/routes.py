@@ -14,7 +14,7 @@ from sqlalchemy import select
 from blueprints.admin import bp
 from blueprints.admin.csv_export import orders_csv
 from blueprints.admin.forms import OrderFilterForm, RefundForm
-from blueprints.admin.queries import filtered_order_ids, filtered_orders, order_conditions, order_totals
+from blueprints.admin.queries import OrderFilter, filtered_order_ids, filtered_orders, order_totals
 from blueprints.admin.shipping import TrackingForm
 from blueprints.forms import EmptyForm
 from blueprints.paging import page_number
@@ -63,25 +63,26 @@ def index():
 
 
 def read_filters():
-    """The filter form bound to the query string, and its WHERE clauses (None when invalid)."""
+    """The filter form bound to the query string, and its filter (None when invalid)."""
     form = OrderFilterForm(request.args)
     if not form.validate():
         return form, None
-    return form, order_conditions(form.status.data, form.date_from.data, form.date_to.data, form.q.data)
+    return form, OrderFilter(form.status.data, form.date_from.data, form.date_to.data, (form.q.data or "").strip())
 
 
 @bp.get("/orders")
 def orders():
     """List orders newest first, filtered, paginated, with totals of the whole filtered list."""
-    form, conditions = read_filters()
-    if conditions is None:
+    form, filters = read_filters()
+    if filters is None:
         return render_template("admin/orders.html", form=form, page=None, totals=None, args={}), 400
     # int(): PostgreSQL's SUM over integers is numeric (Decimal); the page wants plain integers.
-    count, paid_count, paid_fen, refunded_fen = map(int, db.session.execute(order_totals(conditions)).one())
+    count, paid_count, paid_fen, refunded_fen = map(int, db.session.execute(
+        order_totals(filters.conditions())).one())
     # The page's ids first, sorted from the index alone, then those orders with their lines; the totals
     # counted the list already, so the page does not count it again (a second pass over every order).
-    page = db.paginate(filtered_order_ids(conditions), page=page_number(), per_page=PAGE_SIZE, error_out=False,
-                       count=False)
+    page = db.paginate(filtered_order_ids(filters.conditions(newest_first=True)), page=page_number(),
+                       per_page=PAGE_SIZE, error_out=False, count=False)
     page.total = count
     page.items = db.session.scalars(filtered_orders([Order.id.in_(page.items)])).all() if page.items else []
     totals = {"count": count, "paid_count": paid_count, "paid_fen": paid_fen, "refunded_fen": refunded_fen,
@@ -92,12 +93,12 @@ def orders():
 @bp.get("/orders/export.csv")
 def export_orders():
     """Download the filtered order list as CSV (UTF-8 with BOM), streamed as it is read."""
-    form, conditions = read_filters()
-    if conditions is None:
+    form, filters = read_filters()
+    if filters is None:
         abort(400, description="筛选条件有误：" + "；".join(e for errors in form.errors.values() for e in errors))
     filename = f"orders-{format_local_time(utcnow(), '%Y%m%d-%H%M%S')}.csv"
     return Response(
-        stream_with_context(orders_csv(filtered_orders(conditions))), mimetype="text/csv",
+        stream_with_context(orders_csv(filtered_orders(filters.conditions()))), mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
