@@ -10,13 +10,15 @@ import config as config_module
 from blueprints.page_cache import init_page_cache
 from blueprints.pay.page_cache import init_pay_page_cache
 from blueprints.pay.status_poll import StatusPollLeanPath
-from extensions import DATABASE_DOWN, csrf, db, limiter, login_manager, migrate
+from extensions import DATABASE_DOWN, csrf, db, limiter, login_manager
 from http_policy import configure_logging, register_http_policy
 from templating import register_template_helpers
 
 
-def create_app(config=None):
-    """Create the shop. ``config`` is a dict of overrides; SHOP_ENV picks the base class."""
+def create_app(config=None, *, migrations=True):
+    """Create the shop. ``config`` is a dict of overrides; SHOP_ENV picks the base class. ``migrations``
+    adds Flask-Migrate's ``flask db`` commands; the web workers (wsgi.py) never migrate, and leave out
+    Alembic's 11 MiB per process."""
     config = dict(config or {})
     app = Flask(__name__, instance_path=str(config_module.INSTANCE_DIR), instance_relative_config=True)
     settings_class = config_module.config_class(config.pop("ENV", None))
@@ -35,7 +37,7 @@ def create_app(config=None):
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
-    register_commands(app)
+    register_commands(app, migrations)
     register_template_helpers(app)
     register_http_policy(app)
     return app
@@ -64,7 +66,6 @@ def register_extensions(app):
         except SQLAlchemyError:
             db.session().invalidate()
 
-    migrate.init_app(app, db, render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
@@ -134,7 +135,7 @@ def database_unavailable(error):
     return page, 503, headers
 
 
-def register_commands(app):
+def register_commands(app, migrations: bool):
     from blueprints.admin.commands import create_owner
     from commands import seed_demo
     from jobs.scheduler import jobs_cli
@@ -142,6 +143,10 @@ def register_commands(app):
     app.cli.add_command(seed_demo)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(create_owner)
+    if migrations:  # `flask db …`
+        from flask_migrate import Migrate
+
+        Migrate(app, db, render_as_batch=True)
 
 
 def run_development_stack():

@@ -4,7 +4,6 @@ import sqlite3
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
@@ -17,7 +16,6 @@ from models.base import Base
 db = SQLAlchemy(model_class=Base)
 # What a request meets when the database cannot be reached (restart, failover, network): answered 503.
 DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeout)
-migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 # Counters in Redis when RATELIMIT_STORAGE_URI says so, else in the database (services/rate_limits.py).

@@ -12,4 +12,4 @@ if not os.environ.get("SHOP_ENV"):
     )
 
 configure_logging()
-app = create_app()
+app = create_app(migrations=False)

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from wechatpy.exceptions import WeChatOAuthException
-from wechatpy.oauth import WeChatOAuth
 
 # WeChat's errcodes a customer can meet, in words for the page that says so.
 ERRORS = {
@@ -26,18 +24,6 @@ class OAuthFailed(Exception):
         super().__init__(f"{errcode}: {message}")
         self.errcode = errcode
         self.message = message
-
-
-class BoundedOAuth(WeChatOAuth):
-    """wechatpy's client with a timeout on every request (it sends none by default)."""
-
-    def __init__(self, *args, timeout, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.timeout = timeout
-
-    def _request(self, method, url_or_endpoint, **kwargs):
-        kwargs.setdefault("timeout", self.timeout)
-        return super()._request(method, url_or_endpoint, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -58,7 +44,10 @@ class WeChatLogin:
                    oauth_url=config["WECHAT_OAUTH_URL"], api_url=config["WECHAT_API_URL"],
                    timeout=config["WECHATPAY_TIMEOUT"])
 
-    def client(self, redirect_uri: str, state: str = "") -> WeChatOAuth:
+    def client(self, redirect_uri: str, state: str = ""):
+        """wechatpy's WeChatOAuth for these hosts, its requests bounded by ``timeout``."""
+        from payments.wechat_oauth_client import BoundedOAuth  # wechatpy: 9 MiB, loaded by the first login
+
         oauth = BoundedOAuth(self.appid, self.secret, redirect_uri, scope="snsapi_base", state=state,
                              timeout=self.timeout)
         oauth.OAUTH_BASE_URL, oauth.API_BASE_URL = self.oauth_url, self.api_url
@@ -70,6 +59,8 @@ class WeChatLogin:
 
     def openid(self, code: str) -> str:
         """Exchange the single-use code for the payer's openid under this AppID."""
+        from wechatpy.exceptions import WeChatOAuthException
+
         try:
             return self.client("").fetch_access_token(code)["openid"]
         except WeChatOAuthException as error:
