@@ -77,8 +77,7 @@ def orders():
     if filters is None:
         return render_template("admin/orders.html", form=form, page=None, totals=None, args={}), 400
     # int(): PostgreSQL's SUM over integers is numeric (Decimal); the page wants plain integers.
-    count, paid_count, paid_fen, refunded_fen = map(int, db.session.execute(
-        order_totals(filters.conditions())).one())
+    count, paid_count, paid_fen, refunded_fen = map(int, db.session.execute(order_totals(filters)).one())
     # The page's ids first, sorted from the index alone, then those orders with their lines; the totals
     # counted the list already, so the page does not count it again (a second pass over every order).
     page = db.paginate(filtered_order_ids(filters.conditions(newest_first=True)), page=page_number(),
