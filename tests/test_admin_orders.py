@@ -160,6 +160,21 @@ def test_totals_cover_the_whole_filtered_list(owner_client, shop_orders):
     assert (total(response, "count"), total(response, "paid")) == ("2", "¥55.99")
 
 
+@pytest.mark.parametrize(("query", "count", "paid"), [
+    ({}, "5", "¥155.99"),                              # the totals the database keeps per day
+    ({"status": "paid"}, "2", "¥55.99"),
+    ({"status": "refunded"}, "1", "¥30.00"),           # summed beside the page's rows
+    ({"q": "王"}, "2", "¥55.99"),
+])
+def test_a_page_past_the_end_lists_nothing_and_still_shows_the_totals(owner_client, shop_orders, query, count,
+                                                                       paid):
+    for page in (1, 3):
+        response = owner_client.get("/admin/orders", query_string={**query, "page": page})
+        assert response.status_code == 200
+        assert bool(listed(response)) == (page == 1)
+        assert (total(response, "count"), total(response, "paid")) == (count, paid)
+
+
 def test_totals_and_pages_span_more_than_one_page(owner_client, add_order):
     created = [add_order(BASE + timedelta(minutes=i), "paid", 100 + i) for i in range(23)]
     newest_first = list(reversed(created))

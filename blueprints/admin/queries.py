@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property
 
-from sqlalchemy import ColumnElement, Select, case, exists, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Select, case, func, literal, select, union_all
 from sqlalchemy.orm import selectinload
 
 from blueprints.admin.forms import ATTENTION_FILTER, REFUNDED_FILTER
@@ -30,16 +30,18 @@ class OrderFilter:
     date_to: date | None = None
     q: str = ""
 
-    def conditions(self, newest_first: bool = False) -> list:
-        """WHERE clauses for the filters. ``newest_first``: for a page of the list, read newest first
-        from ix_order_created_at_id, where a refund is probed per order (stopping at the page's end)
-        instead of every refunded order being looked up (which the totals and the export want)."""
+    @property
+    def totals_kept(self) -> bool:
+        """Filtered by nothing but status and dates: the per-day totals the database keeps answer it."""
+        return not self.q and self.status not in (REFUNDED_FILTER, ATTENTION_FILTER)
+
+    def conditions(self) -> list:
+        """WHERE clauses on Order for the filters."""
         conditions = []
         if self.status in set(OrderStatus):
             conditions.append(Order.status == self.status)
         elif self.status == REFUNDED_FILTER:
-            conditions.append(exists().where(Refund.order_id == Order.id) if newest_first
-                              else Order.id.in_(select(Refund.order_id)))
+            conditions.append(Order.id.in_(select(Refund.order_id)))
         elif self.status == ATTENTION_FILTER:
             conditions.append(Order.attention.is_not(None))
         if self.date_from:
@@ -87,31 +89,56 @@ def filtered_orders(conditions) -> Select:
             .order_by(Order.created_at.desc(), Order.id.desc()))
 
 
-def filtered_order_ids(conditions) -> Select:
-    """The ids of the orders matching ``conditions``, newest first (ix_order_created_at_id sorts them)."""
-    return select(Order.id).where(*conditions).order_by(Order.created_at.desc(), Order.id.desc())
+NEWEST_FIRST = (Order.created_at.desc(), Order.id.desc())
 
 
-def order_totals(filters: OrderFilter) -> Select:
-    """One row: (count, paid count, sum paid in fen, sum refunded in fen) over the filtered orders. Filtered by
-    nothing but status and dates, from the per-day totals the database keeps (a few rows a day, however many
-    orders); otherwise summed over the matching orders."""
-    if filters.q or filters.status in (REFUNDED_FILTER, ATTENTION_FILTER):
-        return summed(literal(1), Order.status, Order.total_fen, Order.refunded_fen).where(*filters.conditions())
+def order_page(filters: OrderFilter, offset: int, limit: int) -> tuple[list[int], tuple[int, int, int, int]]:
+    """The ids of up to ``limit`` orders from ``offset``, newest first, and the totals of the whole filtered
+    list: (count, paid count, paid in fen, refunded in fen).
+
+    Filtered by nothing but status and dates: the totals from the per-day totals, the ids read in order from
+    ix_order_created_at_id. Otherwise (refunds, 需处理, a search) the matching orders are found once: one SELECT
+    gives the page's ids with the totals over every match beside each (window functions, summed before the
+    LIMIT); only a page past the end asks for the totals on their own.
+    """
+    conditions = filters.conditions()
+    if filters.totals_kept:
+        ids = db.session.scalars(select(Order.id).where(*conditions).order_by(*NEWEST_FIRST)
+                                 .offset(offset).limit(limit)).all()
+        return ids, int_row(db.session.execute(kept_sums(filters)).one())
+    rows = db.session.execute(
+        select(Order.id, *(total.over() for total in sums(literal(1), Order.status, Order.total_fen,
+                                                          Order.refunded_fen)))
+        .where(*conditions).order_by(*NEWEST_FIRST).offset(offset).limit(limit)).all()
+    if rows:
+        return [row[0] for row in rows], int_row(rows[0][1:])
+    return [], int_row(db.session.execute(select(*map(or_zero, sums(
+        literal(1), Order.status, Order.total_fen, Order.refunded_fen))).where(*conditions)).one())
+
+
+def kept_sums(filters: OrderFilter) -> Select:
+    """The totals for ``filters`` from the per-day totals (models/order_totals.py)."""
     days = OrderDayTotals
     conditions = [days.status == filters.status] if filters.status in set(OrderStatus) else []
     if filters.date_from:
         conditions.append(days.day >= filters.date_from)
     if filters.date_to:
         conditions.append(days.day <= filters.date_to)
-    return summed(days.order_count, days.status, days.total_fen, days.refunded_fen).where(*conditions)
+    return select(*map(or_zero, sums(days.order_count, days.status, days.total_fen, days.refunded_fen))
+                  ).where(*conditions)
 
 
-def summed(count, status, total_fen, refunded_fen) -> Select:
+def sums(count, status, total_fen, refunded_fen) -> list:
+    """SUM expressions of (count, paid count, paid in fen, refunded in fen) over rows with these columns."""
     paid = status.in_(PAID_STATUSES)
-    return select(
-        func.coalesce(func.sum(count), 0),
-        func.coalesce(func.sum(case((paid, count), else_=0)), 0),
-        func.coalesce(func.sum(case((paid, total_fen), else_=0)), 0),
-        func.coalesce(func.sum(refunded_fen), 0),
-    )
+    return [func.sum(count), func.sum(case((paid, count), else_=0)), func.sum(case((paid, total_fen), else_=0)),
+            func.sum(refunded_fen)]
+
+
+def or_zero(total):
+    return func.coalesce(total, 0)
+
+
+def int_row(row) -> tuple[int, ...]:
+    """PostgreSQL's SUM over integers is numeric (Decimal); the page wants plain integers."""
+    return tuple(int(value) for value in row)

@@ -14,10 +14,10 @@ from sqlalchemy import select
 from blueprints.admin import bp
 from blueprints.admin.csv_export import orders_csv
 from blueprints.admin.forms import OrderFilterForm, RefundForm
-from blueprints.admin.queries import OrderFilter, filtered_order_ids, filtered_orders, order_totals
+from blueprints.admin.queries import OrderFilter, filtered_orders, order_page
 from blueprints.admin.shipping import TrackingForm
 from blueprints.forms import EmptyForm
-from blueprints.paging import page_number
+from blueprints.paging import KnownPage, page_number
 from core.clock import format_local_time, utcnow
 from core.money import format_fen
 from core.vocabulary import (
@@ -76,14 +76,10 @@ def orders():
     form, filters = read_filters()
     if filters is None:
         return render_template("admin/orders.html", form=form, page=None, totals=None, args={}), 400
-    # int(): PostgreSQL's SUM over integers is numeric (Decimal); the page wants plain integers.
-    count, paid_count, paid_fen, refunded_fen = map(int, db.session.execute(order_totals(filters)).one())
-    # The page's ids first, sorted from the index alone, then those orders with their lines; the totals
-    # counted the list already, so the page does not count it again (a second pass over every order).
-    page = db.paginate(filtered_order_ids(filters.conditions(newest_first=True)), page=page_number(),
-                       per_page=PAGE_SIZE, error_out=False, count=False)
-    page.total = count
-    page.items = db.session.scalars(filtered_orders([Order.id.in_(page.items)])).all() if page.items else []
+    number = page_number()
+    ids, (count, paid_count, paid_fen, refunded_fen) = order_page(filters, (number - 1) * PAGE_SIZE, PAGE_SIZE)
+    page = KnownPage(page=number, per_page=PAGE_SIZE, error_out=False, items=ids, total=count)
+    page.items = db.session.scalars(filtered_orders([Order.id.in_(ids)])).all() if ids else []
     totals = {"count": count, "paid_count": paid_count, "paid_fen": paid_fen, "refunded_fen": refunded_fen,
               "net_fen": paid_fen - refunded_fen}
     return render_template("admin/orders.html", form=form, page=page, totals=totals, args=form.query_args())
