@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from blueprints.pay.routes import CANCEL_MESSAGES, CANCEL_MESSAGES_BY_STATUS
 from core.vocabulary import PAID_STATUSES, EventKind, OrderStatus, Outcome, RefundStatus, StockReason
-from models import Order, OrderItem, PaymentAttempt, PaymentEvent, Product, Refund, StockLog
+from models import Order, OrderDayTotals, OrderItem, PaymentAttempt, PaymentEvent, Product, Refund, StockLog
 from tests.bench.traffic import Message, Traffic
 
 PAID = frozenset(PAID_STATUSES)
@@ -95,6 +95,7 @@ class ShopState:
     refunds: dict[str, dict]  # out_refund_no -> {order_id, amount_fen, status, extra}
     stock: dict[int, int]
     log_change: Counter  # product -> sum of stock_log changes after the start
+    kept_totals: Counter  # (status, figure) -> sum over order_day_totals, the rows the database's triggers keep
 
 
 def engine_for(database_url: str):
@@ -142,7 +143,13 @@ def read_shop(database_url: str, log_start: int) -> ShopState:
                                               "status": refund.status, "extra": refund.extra_payment}
                        for refund in session.scalars(select(Refund))}
             stock = dict(session.execute(select(Product.id, Product.stock)).all())
-            return ShopState(orders, refunds, stock, log_change)
+            kept = Counter()
+            for status, count, total_fen, refunded_fen in session.execute(select(
+                    OrderDayTotals.status, OrderDayTotals.order_count, OrderDayTotals.total_fen,
+                    OrderDayTotals.refunded_fen)):
+                kept.update({(status, "orders"): count, (status, "total_fen"): total_fen,
+                             (status, "refunded_fen"): refunded_fen})
+            return ShopState(orders, refunds, stock, log_change, +kept)
     finally:
         engine.dispose()
 
@@ -306,6 +313,22 @@ def stock_conserved(shop: ShopState, initial: dict[int, int]) -> Check:
                                   f"the stock moved by {current - initial[product_id]}")
     check.figures = (f"{sum(initial.values())} units at the start = {sum(shop.stock[p] for p in initial)} in stock "
                      f"+ {sum(sold.values())} sold + {sum(held.values())} held")
+    return check
+
+
+def order_totals_kept(shop: ShopState) -> Check:
+    """The owner's totals kept by the database's triggers, through every concurrent commit of the run, equal the
+    orders themselves (per status; tests/test_order_totals.py checks the days)."""
+    check = Check("the owner's order totals kept by the database equal the orders")
+    live = Counter()
+    for order in shop.orders.values():
+        live.update({(order.status, "orders"): 1, (order.status, "total_fen"): order.total_fen,
+                     (order.status, "refunded_fen"): order.refunded_fen})
+    live = +live
+    for key in sorted(set(live) | set(shop.kept_totals)):
+        if live[key] != shop.kept_totals[key]:
+            check.problems.append(f"{key[0]} {key[1]}: {shop.kept_totals[key]} kept, {live[key]} in the orders")
+    check.figures = f"{len(shop.orders)} orders in {len({status for status, _ in live})} statuses"
     return check
 
 
