@@ -83,13 +83,12 @@ def contains_any_case(column, text: str) -> ColumnElement:
     return column.icontains(text, autoescape=True)
 
 
+NEWEST_FIRST = (Order.created_at.desc(), Order.id.desc())  # ix_order_created_at_id read backwards
+
+
 def filtered_orders(conditions) -> Select:
     """Orders matching ``conditions``, newest first."""
-    return (select(Order).where(*conditions).options(selectinload(Order.items))
-            .order_by(Order.created_at.desc(), Order.id.desc()))
-
-
-NEWEST_FIRST = (Order.created_at.desc(), Order.id.desc())
+    return select(Order).where(*conditions).options(selectinload(Order.items)).order_by(*NEWEST_FIRST)
 
 
 def order_page(filters: OrderFilter, offset: int, limit: int) -> tuple[list[int], tuple[int, int, int, int]]:
@@ -106,14 +105,12 @@ def order_page(filters: OrderFilter, offset: int, limit: int) -> tuple[list[int]
         ids = db.session.scalars(select(Order.id).where(*conditions).order_by(*NEWEST_FIRST)
                                  .offset(offset).limit(limit)).all()
         return ids, int_row(db.session.execute(kept_sums(filters)).one())
-    rows = db.session.execute(
-        select(Order.id, *(total.over() for total in sums(literal(1), Order.status, Order.total_fen,
-                                                          Order.refunded_fen)))
-        .where(*conditions).order_by(*NEWEST_FIRST).offset(offset).limit(limit)).all()
+    totals = sums(literal(1), Order.status, Order.total_fen, Order.refunded_fen)
+    rows = db.session.execute(select(Order.id, *(total.over() for total in totals)).where(*conditions)
+                              .order_by(*NEWEST_FIRST).offset(offset).limit(limit)).all()
     if rows:
         return [row[0] for row in rows], int_row(rows[0][1:])
-    return [], int_row(db.session.execute(select(*map(or_zero, sums(
-        literal(1), Order.status, Order.total_fen, Order.refunded_fen))).where(*conditions)).one())
+    return [], int_row(db.session.execute(select(*map(or_zero, totals)).where(*conditions)).one())
 
 
 def kept_sums(filters: OrderFilter) -> Select:
