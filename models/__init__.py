@@ -4,6 +4,7 @@ from models.base import Base
 from models.catalog import Category, Product, ProductImage, ProductSearchTerm, reindex_products
 from models.catalog_version import CatalogVersion
 from models.order import Delivery, Order, OrderItem, new_out_trade_no
+from models.order_search import OrderNameTerm
 from models.order_totals import OrderDayTotals
 from models.owner import LoginFailure, Owner
 from models.payment import PaymentAttempt, PaymentEvent, Refund
@@ -14,6 +15,6 @@ from models.stock import StockLog
 __all__ = [
     "Base", "Category", "Product", "ProductImage", "ProductSearchTerm", "reindex_products", "CatalogVersion",
     "StockLog", "Outbox", "OutboxAttempt", "Delivery", "Order", "OrderItem", "new_out_trade_no", "OrderDayTotals",
-    "LoginFailure", "Owner", "PaymentAttempt", "PaymentEvent", "Refund", "RateLimitCounter", "BillRun",
-    "BillDifference",
+    "OrderNameTerm", "LoginFailure", "Owner", "PaymentAttempt", "PaymentEvent", "Refund", "RateLimitCounter",
+    "BillRun", "BillDifference",
 ]

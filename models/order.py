@@ -91,8 +91,8 @@ class Order(Base):
         # The reconcile job's due pending orders: two ranges (next_query_at passed; never queried and old
         # enough), not a pass over every pending order for each claim.
         Index("ix_order_status_next_query_at", "status", "next_query_at", "created_at"),
-        # The owner's search looks inside names and mobiles: a pass over one narrow index each, not the table.
-        Index("ix_order_contact_name", "contact_name"),
+        # The owner's search looks inside mobiles: a pass over one narrow index, not the table (names have
+        # their own term index, models/order_search.py).
         Index("ix_order_mobile", "mobile"),
     )
 

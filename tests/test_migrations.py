@@ -109,3 +109,27 @@ def test_0007_keeps_existing_orders_readable_and_indexes_existing_products(app, 
         assert [p.name for p in db.session.scalars(search_products("普洱茶"))] == ["云南普洱熟茶饼"]
         db.session.remove()
     flask_db(database_url, "downgrade", "0006")
+
+
+def test_0013_indexes_the_names_of_the_orders_already_there(app, database_url, empty_database):
+    """Orders placed before the name index are found by the owner's search by name straight after the upgrade."""
+    flask_db(database_url, "upgrade", "0012")
+    with app.app_context():
+        for n, name in enumerate(["张三", "欧阳娜娜", "Tom Lee"], start=1):
+            db.session.execute(text(
+                'INSERT INTO "order" (id, token, out_trade_no, status, total_fen, refunded_fen, shipping_fen, '
+                "contact_name, mobile, province, city, district, address_detail, address, note, created_at, "
+                f"expires_at, query_count) VALUES ({n}, 'tok{n}', '2020010100000000ABCDEF0{n}', 'closed', 100, 0, 0, "
+                f"'{name}', '13800138000', '', '', '', '', 'x', '', '2020-01-01 00:00:00', '2020-01-01 00:30:00', 0)"))
+        db.session.commit()
+
+    flask_db(database_url, "upgrade", "0013")
+    try:
+        with app.app_context():
+            from blueprints.admin.queries import name_matches
+
+            found = {q: sorted(db.session.scalars(name_matches(q))) for q in ("三", "阳娜", "tom", "王")}
+            assert found == {"三": [1], "阳娜": [2], "tom": [3], "王": []}
+            db.session.remove()
+    finally:
+        flask_db(database_url, "downgrade", "0012")

@@ -9,9 +9,10 @@ from sqlalchemy.orm import selectinload
 
 from blueprints.admin.forms import ATTENTION_FILTER, REFUNDED_FILTER
 from core.clock import china_day_start
+from core.search import query_terms
 from core.vocabulary import PAID_STATUSES, OrderStatus
 from extensions import db
-from models import Order, OrderDayTotals, PaymentAttempt, Refund
+from models import Order, OrderDayTotals, OrderNameTerm, PaymentAttempt, Refund
 
 # What an owner pastes from a customer's message or a WeChat Pay bill: an order's or a payment attempt's
 # out_trade_no (6 to 32 characters, "-2" for a second attempt) or a WeChat Pay transaction_id (digits).
@@ -67,7 +68,7 @@ class OrderFilter:
             ).limit(1))
             if order_id is not None:
                 return Order.id == order_id
-        scans = [select(Order.id).where(contains_any_case(Order.contact_name, q))]
+        scans = [name_matches(q)]
         if ORDER_NUMBER_PART.fullmatch(q):
             scans.append(select(Order.id).where(Order.out_trade_no.contains(q.upper(), autoescape=True)))
         if MOBILE_PART.fullmatch(q):
@@ -75,12 +76,15 @@ class OrderFilter:
         return Order.id.in_(union_all(*scans))
 
 
-def contains_any_case(column, text: str) -> ColumnElement:
-    """``column`` contains ``text``, ignoring ASCII case (all the case Chinese names have). SQLite's LIKE
-    already does, so lower() on both sides there would only double the cost of the scan."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        return column.contains(text, autoescape=True)
-    return column.icontains(text, autoescape=True)
+def name_matches(q: str) -> Select:
+    """The ids of orders whose contact name has every term of ``q`` (core.search: its characters' bigrams, a
+    single character as itself, whole Latin words in any order, full-width letters and case folded)."""
+    terms = query_terms(q)
+    term = OrderNameTerm
+    if len(terms) == 1:  # a surname, a whole given name: one range of the primary key
+        return select(term.order_id).where(term.term == terms[0])
+    return (select(term.order_id).where(term.term.in_(terms)).group_by(term.order_id)
+            .having(func.count(term.term) == len(terms)))
 
 
 NEWEST_FIRST = (Order.created_at.desc(), Order.id.desc())  # ix_order_created_at_id read backwards

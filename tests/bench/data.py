@@ -39,6 +39,7 @@ from models import (
     Category,
     Order,
     OrderItem,
+    OrderNameTerm,
     PaymentAttempt,
     PaymentEvent,
     Product,
@@ -46,6 +47,7 @@ from models import (
     StockLog,
     reindex_products,
 )
+from models.order_search import term_rows
 
 BATCH = 10_000
 PAY_MINUTES = 30  # ORDER_PAY_TIMEOUT's default: an order is pending this long at most
@@ -161,7 +163,7 @@ class Writer:
     """
 
     # Parents first: a child batch is written after its parents' rows.
-    ORDER = (Category, Product, Order, OrderItem, PaymentAttempt, Refund, PaymentEvent, StockLog)
+    ORDER = (Category, Product, Order, OrderNameTerm, OrderItem, PaymentAttempt, Refund, PaymentEvent, StockLog)
 
     def __init__(self, connection):
         self.connection = connection
@@ -474,6 +476,8 @@ def _order(writer, ids, rng, regions, catalog, cumulative, created_at, now, is_p
         label = "pending"
 
     writer.add(Order, row)
+    for term in term_rows(order_id, row["contact_name"]):  # what the ORM's after_insert writes for the shop
+        writer.add(OrderNameTerm, term)
     for attempt in attempts:
         writer.add(PaymentAttempt, attempt)
     if refunded_fen:
