@@ -2,7 +2,8 @@
 order's insert, change of status or amounts, and delete, whoever makes it (a web worker, the jobs process, a
 migration, a console). The owner's order list, filtered by nothing but status and dates, sums these few rows
 (a handful a day) instead of every order (blueprints/admin/queries.py); the rows always equal a live sum
-over the orders (tests/test_order_totals.py).
+over the orders (tests/test_order_totals.py). On PostgreSQL they change at commit, so a transaction that
+changed orders does not see its own changes in them (nothing reads them there).
 """
 from datetime import date
 
