@@ -144,11 +144,9 @@ def read_shop(database_url: str, log_start: int) -> ShopState:
                        for refund in session.scalars(select(Refund))}
             stock = dict(session.execute(select(Product.id, Product.stock)).all())
             kept = Counter()
-            for status, count, total_fen, refunded_fen in session.execute(select(
-                    OrderDayTotals.status, OrderDayTotals.order_count, OrderDayTotals.total_fen,
-                    OrderDayTotals.refunded_fen)):
-                kept.update({(status, "orders"): count, (status, "total_fen"): total_fen,
-                             (status, "refunded_fen"): refunded_fen})
+            for row in session.execute(select(OrderDayTotals.status, OrderDayTotals.order_count,
+                                              OrderDayTotals.total_fen, OrderDayTotals.refunded_fen)):
+                kept.update(status_figures(*row))
             return ShopState(orders, refunds, stock, log_change, +kept)
     finally:
         engine.dispose()
@@ -316,14 +314,18 @@ def stock_conserved(shop: ShopState, initial: dict[int, int]) -> Check:
     return check
 
 
+def status_figures(status: str, orders: int, total_fen: int, refunded_fen: int) -> dict:
+    """{(status, figure): amount}: what the kept totals and the orders are compared by."""
+    return {(status, "orders"): orders, (status, "total_fen"): total_fen, (status, "refunded_fen"): refunded_fen}
+
+
 def order_totals_kept(shop: ShopState) -> Check:
     """The owner's totals kept by the database's triggers, through every concurrent commit of the run, equal the
     orders themselves (per status; tests/test_order_totals.py checks the days)."""
     check = Check("the owner's order totals kept by the database equal the orders")
     live = Counter()
     for order in shop.orders.values():
-        live.update({(order.status, "orders"): 1, (order.status, "total_fen"): order.total_fen,
-                     (order.status, "refunded_fen"): order.refunded_fen})
+        live.update(status_figures(order.status, 1, order.total_fen, order.refunded_fen))
     live = +live
     for key in sorted(set(live) | set(shop.kept_totals)):
         if live[key] != shop.kept_totals[key]:
