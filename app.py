@@ -3,6 +3,7 @@ import os
 import time
 
 from flask import Flask, current_app, jsonify, render_template, request
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -47,9 +48,15 @@ def register_extensions(app):
     import models  # noqa: F401  (registers every table on the metadata)
     import services.rate_limits  # noqa: F401  (registers the shopdb:// rate-limit storage)
 
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+    if url.get_backend_name() == "sqlite":
         # A file on this machine: no server can drop a pooled connection, so nothing to ping before use.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False}
+        options["pool_pre_ping"] = False
+    if url.database not in (None, "", ":memory:"):  # an in-memory SQLite has one connection, no pool to size
+        # Room for the reconcile job's threads beside the other jobs; a pool opens connections only when asked.
+        options.setdefault("max_overflow", int(app.config["RECONCILE_CONCURRENCY"]) + 10)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
 
     @app.teardown_appcontext

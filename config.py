@@ -135,7 +135,7 @@ class Config:
     JOBS_CLAIM_SECONDS = env_int("JOBS_CLAIM_SECONDS", 120)
     JOBS_RETRY_SECONDS = env_int("JOBS_RETRY_SECONDS", 60)
     # WeChat Pay queries the reconcile job keeps in flight at once: each waits on the network, not the CPU.
-    RECONCILE_CONCURRENCY = env_int("RECONCILE_CONCURRENCY", 8)
+    RECONCILE_CONCURRENCY = env_int("RECONCILE_CONCURRENCY", 16)
     RECONCILE_BACKOFF_MINUTES = [float(m) for m in env("RECONCILE_BACKOFF_MINUTES", "1,3,5,10").split(",")]
     SHIP_DELAY_MINUTES = env_minutes("SHIP_DELAY_MINUTES", 0)
     # Daily reconciliation with WeChat Pay's trade bill: after this Beijing time (bills are ready from

@@ -99,9 +99,10 @@ def run_claimed(summary: JobSummary, model, criteria, order_by, now: datetime,
     exception from ``handle`` is logged and counted, the session rolled back and ``on_error`` run (it
     reschedules and releases); the batch goes on. A row handled in this run is never claimed again by it.
 
-    With ``workers`` > 1 the rows of a chunk are handled by that many threads, each in its own app context
-    (its own session and transaction): a job that waits on WeChat Pay for every row then waits for several
-    at once. ``handle`` must count through ``summary.add``.
+    With ``workers`` > 1 the rows are handled by that many threads, each in its own app context (its own
+    session and transaction): a job that waits on WeChat Pay for every row then waits for several at once.
+    The next chunk is claimed while the last rows of one are still running, so no thread waits for a chunk's
+    slowest row. ``handle`` must count through ``summary.add``.
     """
     started = time.monotonic()
     limit, lease = batch_size(), claim_lease()
@@ -131,6 +132,16 @@ def run_claimed(summary: JobSummary, model, criteria, order_by, now: datetime,
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"job-{summary.job}") if workers > 1 else None
     free_workers = threading.Semaphore(workers)
+    running = []
+
+    def check_finished() -> None:
+        """Raise the error of any finished row's on_error: it ends the run, as it would one at a time."""
+        nonlocal running
+        finished = [future for future in running if future.done()]
+        running = [future for future in running if future not in finished]
+        for future in finished:
+            future.result()
+
     try:
         while len(seen) < limit:
             not_seen = [model.id.not_in(seen)] if seen else []
@@ -138,7 +149,7 @@ def run_claimed(summary: JobSummary, model, criteria, order_by, now: datetime,
                             limit=min(CLAIM_CHUNK, limit - len(seen)), order_by=order_by)
             if not claimed.ids:
                 break
-            begun, running = 0, []
+            begun = 0
             for row_id in claimed.ids:
                 if pool is not None:
                     free_workers.acquire()  # the lease is checked when the row really starts
@@ -154,11 +165,12 @@ def run_claimed(summary: JobSummary, model, criteria, order_by, now: datetime,
                 else:
                     running.append(pool.submit(in_own_context, row_id, claimed.until))
                     running[-1].add_done_callback(lambda _: free_workers.release())
-            for future in running:
-                future.result()  # an error of on_error itself ends the run, as it would one at a time
+            check_finished()
             if begun < len(claimed.ids):
                 release_all(model, claimed.ids[begun:], claimed.until)
                 db.session.commit()
+        for future in running:
+            future.result()
     finally:
         if pool is not None:
             pool.shutdown()

@@ -10,6 +10,7 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import event, func, select
 
+import jobs.common
 import services.payment
 from core.clock import utcnow
 from core.vocabulary import PaymentChannel
@@ -238,6 +239,30 @@ def test_the_reconcile_sweep_asks_wechat_pay_about_several_orders_at_once(app, n
     assert summary.checked == 2 and sum(spy.queries.values()) == 2
     assert len(met) == 2
     assert [state(app, order)["status"] for order in orders] == ["pending", "pending"]
+
+
+def test_a_slow_query_does_not_hold_back_the_next_claim(app, no_notifications, placed, t0, monkeypatch):
+    """The threads stay busy across claims: while one order's answer is slow, the next claim's orders go on."""
+    monkeypatch.setattr(jobs.common, "CLAIM_CHUNK", 2)
+    app.config["RECONCILE_CONCURRENCY"] = 2
+    orders = [placed(t0 + timedelta(seconds=n)) for n in range(4)]
+    asked, others_asked = [], threading.Semaphore(0)
+    waited_for = []
+
+    def slow_first(out_trade_no):
+        asked.append(out_trade_no)
+        if out_trade_no == orders[0].out_trade_no:  # waits for the second order and one of the next claim
+            waited_for.extend(others_asked.acquire(timeout=10) for _ in range(2))
+        else:
+            others_asked.release()
+
+    with app.app_context():
+        spy = GatewaySpy(get_gateway(), before={"query": slow_first})
+    app.extensions["payment_gateway"] = spy
+    summary = run(app, reconcile_orders, t0 + 2 * MIN)
+
+    assert waited_for == [True, True]
+    assert summary.checked == 4 and sorted(asked) == sorted(order.out_trade_no for order in orders)
 
 
 # -- errors and summaries ----------------------------------------------------------------------------
