@@ -8,7 +8,8 @@ The SDK has no base-URL option and, in certificate mode, downloads platform cert
 meets a serial it does not hold, emptying its list first. Three private attributes of the pinned
 version (2.0.4) are therefore touched here and nowhere else: ``_gate_way`` (the base URL),
 ``_certificates`` (swapped whole, never emptied in place) and the public-key fields (to build the SDK
-without its constructor's certificate download going to the real host).
+without its constructor's certificate download going to the real host). A fourth is its core module's
+``requests``, the transport (see KeptConnections).
 """
 import copy
 import gzip
@@ -21,6 +22,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import requests
+import wechatpayv3.core
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from wechatpayv3 import WeChatPay, WeChatPayType
@@ -89,6 +91,31 @@ def refund_from(data: dict) -> RefundResult:
         success_time=parse_rfc3339(data.get("success_time")),
         mchid=data.get("mchid"),
     )
+
+
+class KeptConnections:
+    """What the SDK's core module calls as ``requests``: the same get/post/... on one Session per thread.
+
+    The SDK calls the module-level ``requests.get``, a new session and connection for every call: against
+    WeChat Pay a new TLS handshake each time, though its server keeps connections alive. A Session keeps
+    them open between calls; one per thread, as requests does not promise a Session is thread-safe.
+    Everything else (timeouts, proxies from the environment, exceptions) is requests' own.
+    """
+    METHODS = ("get", "post", "put", "patch", "delete")
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def __getattr__(self, name):
+        if name not in self.METHODS:
+            raise AttributeError(name)
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return getattr(session, name)
+
+
+wechatpayv3.core.requests = KeptConnections()
 
 
 def load_certificates(cert_dir: str | None) -> list[x509.Certificate]:

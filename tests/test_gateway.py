@@ -1,8 +1,10 @@
 """The API v3 adapter against the sandbox over HTTP: both key modes, typed results, errors as PaymentError."""
 import shutil
+import threading
 from datetime import timedelta
 
 import pytest
+from urllib3.connectionpool import HTTPConnectionPool
 
 from core.clock import rfc3339, utcnow
 from core.vocabulary import PaymentChannel
@@ -86,6 +88,33 @@ def test_faults_become_payment_errors(wechat, tmp_path, mode, code, retryable):
     with pytest.raises(PaymentError) as error:
         gw.create_payment(native_request(f"GWF{utcnow():%H%M%S%f}"))
     assert (error.value.code, error.value.retryable) == (code, retryable)
+
+
+def test_a_threads_calls_keep_one_connection_alive(wechat, tmp_path, monkeypatch):
+    """WeChat Pay keeps connections open: a thread's calls share one, not a new TCP (and TLS) handshake each."""
+    opened, new_connection = [], HTTPConnectionPool._new_conn
+    sandbox_port = int(wechat.url.rsplit(":", 1)[1])  # the sandbox's own notifier runs in this process too
+
+    def counted(pool):
+        opened.extend([pool.port] if pool.port == sandbox_port else [])
+        return new_connection(pool)
+
+    monkeypatch.setattr(HTTPConnectionPool, "_new_conn", counted)
+    gw = gateway(wechat, tmp_path, "public_key")
+    number = f"GWK{utcnow():%H%M%S%f}"
+    states = []
+
+    def calls(queries):
+        states.extend(gw.query(number).trade_state for _ in range(queries))
+
+    first = threading.Thread(target=lambda: (gw.create_payment(native_request(number)), calls(3)))
+    first.start()
+    first.join(timeout=30)
+    assert states == ["NOTPAY"] * 3 and len(opened) == 1
+    second = threading.Thread(target=calls, args=(2,))  # its own session: requests' are not thread-safe
+    second.start()
+    second.join(timeout=30)
+    assert states == ["NOTPAY"] * 5 and len(opened) == 2
 
 
 def test_jsapi_and_h5_payments_give_their_prompts_and_a_signed_pay_sheet(wechat, tmp_path):

@@ -15,17 +15,17 @@ pytestmark = pytest.mark.wechatpay
 
 @pytest.fixture
 def certificate_downloads(monkeypatch):
-    """The URLs of every /v3/certificates request (the real requests still go out)."""
+    """The URLs of every /v3/certificates request (the real requests still go out): every request of
+    requests, with or without a Session of its own, passes through Session.request."""
     downloads = []
-    real_get = requests.get
+    real_request = requests.Session.request
 
-    def recording_get(*args, **kwargs):
-        url = kwargs.get("url") or args[0]
+    def recording_request(session, method, url, *args, **kwargs):
         if url.endswith("/v3/certificates"):
             downloads.append(url)
-        return real_get(*args, **kwargs)
+        return real_request(session, method, url, *args, **kwargs)
 
-    monkeypatch.setattr(requests, "get", recording_get)
+    monkeypatch.setattr(requests.Session, "request", recording_request)
     return downloads
 
 
