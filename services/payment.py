@@ -256,7 +256,7 @@ def refresh_order(order: Order, now: datetime, source: EventKind = EventKind.QUE
             raise
         attempt = db.session.get(PaymentAttempt, attempt_id)
         outcome = apply_transaction(attempt, txn, now) if txn else Outcome.UNCHANGED
-        record_event(order_id, source, now, attempt_id=attempt_id,
+        record_event(order_id, source, now, attempt_id=attempt_id, out_trade_no=out_trade_no,
                      state=txn.trade_state if txn else PaymentErrorCode.ORDER_NOT_EXIST, outcome=outcome,
                      detail=transaction_detail(txn))
         outcomes.append(outcome)
@@ -306,8 +306,9 @@ def close_open_attempts(order: Order, now: datetime, keep: int | None = None) ->
 def record_closes(order_id: int, source: EventKind, now: datetime, closed, final: Outcome | None = None) -> None:
     """One event per attempt closed; the last one carries the order's outcome when there is one."""
     for n, (attempt_id, txn, outcome) in enumerate(closed, start=1):
-        record_event(order_id, source, now, attempt_id=attempt_id, state=txn.trade_state,
-                     outcome=final if final and n == len(closed) else outcome, detail=transaction_detail(txn))
+        record_event(order_id, source, now, attempt_id=attempt_id, out_trade_no=txn.out_trade_no,
+                     state=txn.trade_state, outcome=final if final and n == len(closed) else outcome,
+                     detail=transaction_detail(txn))
     if final and not closed:
         record_event(order_id, source, now, state=TradeState.CLOSED, outcome=final)
 
