@@ -1,7 +1,7 @@
 """What WeChat Pay said about an order, kept append-only, and the refunds the owner made."""
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, event, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.clock import utcnow
@@ -90,3 +90,10 @@ class Refund(Base):
 
     order: Mapped[Order] = relationship()
     attempt: Mapped[PaymentAttempt | None] = relationship()
+
+
+@event.listens_for(Refund, "after_insert")
+def mark_order_refunded(_mapper, connection, refund: Refund) -> None:
+    """Order.has_refund, in the refund's own transaction: set by its first refund, never cleared."""
+    connection.execute(update(Order).where(Order.id == refund.order_id, Order.has_refund.is_(False))
+                       .values(has_refund=True))

@@ -133,3 +133,31 @@ def test_0013_indexes_the_names_of_the_orders_already_there(app, database_url, e
             db.session.remove()
     finally:
         flask_db(database_url, "downgrade", "0012")
+
+
+def test_0014_marks_the_orders_already_refunded(app, database_url, empty_database):
+    """Orders refunded before has_refund are in the owner's 有退款 list straight after the upgrade."""
+    flask_db(database_url, "upgrade", "0013")
+    with app.app_context():
+        for n in (1, 2):
+            db.session.execute(text(
+                'INSERT INTO "order" (id, token, out_trade_no, status, total_fen, refunded_fen, shipping_fen, '
+                "contact_name, mobile, province, city, district, address_detail, address, note, created_at, "
+                f"expires_at, query_count) VALUES ({n}, 'tok{n}', '2020010100000000ABCDEF0{n}', 'paid', 100, "
+                f"{100 if n == 2 else 0}, 0, '张三', '13800138000', '', '', '', '', 'x', '', "
+                "'2020-01-01 00:00:00', '2020-01-01 00:30:00', 0)"))
+        db.session.execute(text(
+            "INSERT INTO refund (id, order_id, extra_payment, out_refund_no, amount_fen, reason, status, created_at) "
+            "VALUES (1, 2, false, 'R1', 100, '', 'SUCCESS', '2020-01-02 00:00:00')"))
+        db.session.commit()
+
+    flask_db(database_url, "upgrade", "0014")
+    try:
+        with app.app_context():
+            from blueprints.admin.forms import REFUNDED_FILTER
+            from blueprints.admin.queries import OrderFilter, order_page
+
+            assert order_page(OrderFilter(status=REFUNDED_FILTER), 0, 20) == ([2], (1, 1, 100, 100))
+            db.session.remove()
+    finally:
+        flask_db(database_url, "downgrade", "0013")

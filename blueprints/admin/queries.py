@@ -12,7 +12,8 @@ from core.clock import china_day_start
 from core.search import query_terms
 from core.vocabulary import PAID_STATUSES, OrderStatus
 from extensions import db
-from models import Order, OrderDayTotals, OrderNameTerm, PaymentAttempt, Refund
+from models import Order, OrderDayTotals, OrderNameTerm, PaymentAttempt
+from models.order import HAS_REFUND
 
 # What an owner pastes from a customer's message or a WeChat Pay bill: an order's or a payment attempt's
 # out_trade_no (6 to 32 characters, "-2" for a second attempt) or a WeChat Pay transaction_id (digits).
@@ -36,13 +37,19 @@ class OrderFilter:
         """Filtered by nothing but status and dates: the per-day totals the database keeps answer it."""
         return not self.q and self.status not in (REFUNDED_FILTER, ATTENTION_FILTER)
 
+    @property
+    def read_in_order(self) -> bool:
+        """The matches are read from an index in the list's order: all but 需处理 and a search (有退款 from
+        its partial index, with its totals summed from that index alone)."""
+        return not self.q and self.status != ATTENTION_FILTER
+
     def conditions(self) -> list:
         """WHERE clauses on Order for the filters."""
         conditions = []
         if self.status in set(OrderStatus):
             conditions.append(Order.status == self.status)
         elif self.status == REFUNDED_FILTER:
-            conditions.append(Order.id.in_(select(Refund.order_id)))
+            conditions.append(HAS_REFUND)  # read from its partial index, ix_order_refunded_created_at
         elif self.status == ATTENTION_FILTER:
             conditions.append(Order.attention.is_not(None))
         if self.date_from:
@@ -99,17 +106,19 @@ def order_page(filters: OrderFilter, offset: int, limit: int) -> tuple[list[int]
     """The ids of up to ``limit`` orders from ``offset``, newest first, and the totals of the whole filtered
     list: (count, paid count, paid in fen, refunded in fen).
 
-    Filtered by nothing but status and dates: the totals from the per-day totals, the ids read in order from
-    ix_order_created_at_id. Otherwise (refunds, 需处理, a search) the matching orders are found once: one SELECT
-    gives the page's ids with the totals over every match beside each (window functions, summed before the
-    LIMIT); only a page past the end asks for the totals on their own.
+    Filtered by nothing but status and dates: the ids read in order from ix_order_created_at_id, the totals
+    from the per-day totals; orders with a refund: both from their partial index. Otherwise (需处理, a search)
+    the matching orders are found once: one SELECT gives the page's ids with the totals over every match
+    beside each (window functions, summed before the LIMIT); only a page past the end asks for the totals on
+    their own.
     """
     conditions = filters.conditions()
-    if filters.totals_kept:
+    totals = sums(literal(1), Order.status, Order.total_fen, Order.refunded_fen)
+    if filters.read_in_order:
         ids = db.session.scalars(select(Order.id).where(*conditions).order_by(*NEWEST_FIRST)
                                  .offset(offset).limit(limit)).all()
-        return ids, int_row(db.session.execute(kept_sums(filters)).one())
-    totals = sums(literal(1), Order.status, Order.total_fen, Order.refunded_fen)
+        summed = kept_sums(filters) if filters.totals_kept else select(*map(or_zero, totals)).where(*conditions)
+        return ids, int_row(db.session.execute(summed).one())
     rows = db.session.execute(select(Order.id, *(total.over() for total in totals)).where(*conditions)
                               .order_by(*NEWEST_FIRST).offset(offset).limit(limit)).all()
     if rows:

@@ -371,7 +371,7 @@ def _order(writer, ids, rng, regions, catalog, cumulative, created_at, now, is_p
         "visitor_id": f"{rng.getrandbits(128):032x}", "client_ip": f"{rng.randint(1, 223)}.{rng.randint(0, 255)}."
                                                                    f"{rng.randint(0, 255)}.{rng.randint(1, 254)}",
         "out_trade_no": number, "status": OrderStatus.PENDING, "total_fen": total_fen, "shipping_fen": shipping_fen,
-        "refunded_fen": 0,
+        "refunded_fen": 0, "has_refund": False,
         "contact_name": rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=rng.choice([1, 2, 2]))),
         "mobile": f"1{rng.choice('3456789')}{rng.randrange(10 ** 9):09d}",
         "province": province, "city": city, "district": district, "address_detail": detail,
@@ -471,7 +471,7 @@ def _order(writer, ids, rng, regions, catalog, cumulative, created_at, now, is_p
                 "notification_id": f"{_token(rng)}-r{refund_id}", "event_type": NotificationType.REFUND_SUCCESS,
                 "state": RefundStatus.SUCCESS, "outcome": Outcome.REFUNDED,
                 "detail": {**refund_detail, "status": RefundStatus.SUCCESS}}))
-            row["refunded_fen"] = refunded_fen
+            row["refunded_fen"], row["has_refund"] = refunded_fen, True  # the Refund mapper's after_insert
     else:
         label = "pending"
 
