@@ -13,6 +13,7 @@ from blueprints.pay.page_cache import init_pay_page_cache
 from blueprints.pay.status_poll import StatusPollLeanPath
 from extensions import DATABASE_DOWN, csrf, db, limiter, login_manager
 from http_policy import configure_logging, register_http_policy
+from sqlite_writers import QueuedWriterConnection
 from templating import register_template_helpers
 
 
@@ -53,6 +54,8 @@ def register_extensions(app):
     if url.get_backend_name() == "sqlite":
         # A file on this machine: no server can drop a pooled connection, so nothing to ping before use.
         options["pool_pre_ping"] = False
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        options["connect_args"] = {**options.get("connect_args", {}), "factory": QueuedWriterConnection}
     if url.database not in (None, "", ":memory:"):  # an in-memory SQLite has one connection, no pool to size
         # Room for the reconcile job's threads beside the other jobs; a pool opens connections only when asked.
         options.setdefault("max_overflow", int(app.config["RECONCILE_CONCURRENCY"]) + 10)
