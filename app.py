@@ -51,12 +51,14 @@ def register_extensions(app):
 
     url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
     options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
-    if url.get_backend_name() == "sqlite":
+    sqlite = url.get_backend_name() == "sqlite"
+    pooled = url.database not in (None, "", ":memory:")  # an in-memory SQLite has one connection, no pool
+    if sqlite:
         # A file on this machine: no server can drop a pooled connection, so nothing to ping before use.
         options["pool_pre_ping"] = False
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+    if sqlite and pooled:  # writers take turns on a lock that wakes the next at once (sqlite_writers.py)
         options["connect_args"] = {**options.get("connect_args", {}), "factory": QueuedWriterConnection}
-    if url.database not in (None, "", ":memory:"):  # an in-memory SQLite has one connection, no pool to size
+    if pooled:
         # Room for the reconcile job's threads beside the other jobs; a pool opens connections only when asked.
         options.setdefault("max_overflow", int(app.config["RECONCILE_CONCURRENCY"]) + 10)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options

@@ -191,13 +191,13 @@ class Order(Base):
         return names.encode()[:room].decode(errors="ignore") + suffix
 
 
-
 # The owner's 有退款 filter (blueprints/admin/queries.py): the few orders with a refund, newest first, and their
 # totals read from this index alone, not looked up one by one in the table and sorted. has_refund is a column
 # too, though always true here: SQLite reads an index alone only when it holds every column the query names.
 HAS_REFUND = Order.has_refund.is_(True)
 Index("ix_order_refunded_created_at", Order.created_at, Order.id, Order.status, Order.total_fen, Order.refunded_fen,
       Order.has_refund, sqlite_where=HAS_REFUND, postgresql_where=HAS_REFUND)
+
 
 class OrderItem(Base):
     __tablename__ = "order_item"
