@@ -93,10 +93,10 @@ def test_faults_become_payment_errors(wechat, tmp_path, mode, code, retryable):
 def test_a_threads_calls_keep_one_connection_alive(wechat, tmp_path, monkeypatch):
     """WeChat Pay keeps connections open: a thread's calls share one, not a new TCP (and TLS) handshake each."""
     opened, new_connection = [], HTTPConnectionPool._new_conn
-    sandbox_port = int(wechat.url.rsplit(":", 1)[1])  # the sandbox's own notifier runs in this process too
 
-    def counted(pool):
-        opened.extend([pool.port] if pool.port == sandbox_port else [])
+    def counted(pool):  # only this test's threads: the sandbox's notifier and others run in this process too
+        if threading.current_thread().name.startswith("keep-alive-"):
+            opened.append(threading.current_thread().name)
         return new_connection(pool)
 
     monkeypatch.setattr(HTTPConnectionPool, "_new_conn", counted)
@@ -107,14 +107,15 @@ def test_a_threads_calls_keep_one_connection_alive(wechat, tmp_path, monkeypatch
     def calls(queries):
         states.extend(gw.query(number).trade_state for _ in range(queries))
 
-    first = threading.Thread(target=lambda: (gw.create_payment(native_request(number)), calls(3)))
+    first = threading.Thread(target=lambda: (gw.create_payment(native_request(number)), calls(3)),
+                             name="keep-alive-1")
     first.start()
     first.join(timeout=30)
-    assert states == ["NOTPAY"] * 3 and len(opened) == 1
-    second = threading.Thread(target=calls, args=(2,))  # its own session: requests' are not thread-safe
+    assert states == ["NOTPAY"] * 3 and opened == ["keep-alive-1"]
+    second = threading.Thread(target=calls, args=(2,), name="keep-alive-2")  # requests' sessions are per thread
     second.start()
     second.join(timeout=30)
-    assert states == ["NOTPAY"] * 5 and len(opened) == 2
+    assert states == ["NOTPAY"] * 5 and opened == ["keep-alive-1", "keep-alive-2"]
 
 
 def test_jsapi_and_h5_payments_give_their_prompts_and_a_signed_pay_sheet(wechat, tmp_path):
