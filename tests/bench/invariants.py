@@ -83,6 +83,7 @@ class ShopOrder:
     total_fen: int
     refunded_fen: int
     transaction_id: str | None
+    has_refund: bool = False
     items: list[tuple[int, int]] = field(default_factory=list)  # (product_id, quantity)
     attempts: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # out_trade_no -> (status, txn)
     events: Counter = field(default_factory=Counter)  # (kind, outcome) -> count
@@ -119,7 +120,7 @@ def read_shop(database_url: str, log_start: int) -> ShopState:
     try:
         with Session(engine) as session:
             orders = {order.id: ShopOrder(order.id, order.token, order.out_trade_no, order.status, order.total_fen,
-                                          order.refunded_fen, order.transaction_id)
+                                          order.refunded_fen, order.transaction_id, order.has_refund)
                       for order in session.scalars(select(Order))}
             for order_id, product_id, quantity in session.execute(
                     select(OrderItem.order_id, OrderItem.product_id, OrderItem.quantity)):
@@ -331,6 +332,18 @@ def order_totals_kept(shop: ShopState) -> Check:
         if live[key] != shop.kept_totals[key]:
             check.problems.append(f"{key[0]} {key[1]}: {shop.kept_totals[key]} kept, {live[key]} in the orders")
     check.figures = f"{len(shop.orders)} orders in {len({status for status, _ in live})} statuses"
+    return check
+
+
+def refunded_marked(shop: ShopState) -> Check:
+    """The owner's 有退款 list (Order.has_refund, set with an order's first refund) holds exactly the orders
+    with a refund."""
+    check = Check("the orders marked refunded are the orders with a refund")
+    refunded = {refund["order_id"] for refund in shop.refunds.values()}
+    marked = {order.id for order in shop.orders.values() if order.has_refund}
+    check.problems += [f"order {order_id}: has a refund, not marked" for order_id in sorted(refunded - marked)]
+    check.problems += [f"order {order_id}: marked, has no refund" for order_id in sorted(marked - refunded)]
+    check.figures = f"{len(marked)} marked, {len(refunded)} with a refund"
     return check
 
 

@@ -243,6 +243,7 @@ def run(seconds: float = 60, workdir: Path | None = None, log=print, postgres: s
             invariants.stock_conserved(state, initial),
             invariants.refunds_equal(state, sandbox_books),
             invariants.order_totals_kept(state),
+            invariants.refunded_marked(state),
             invariants.messages_true(traffic, state, sandbox_books),
         ]
         say("stopping every process")
