@@ -30,7 +30,7 @@ HOLD_LIMIT = 5.0
 
 _holders: dict["QueuedWriterConnection", float] = {}  # who holds the lock in this process, since when
 _holders_lock = threading.Lock()
-_watchdog_pid: int | None = None
+_watchdog_started = False  # in this process: a forked child starts its own (os.register_at_fork below)
 
 
 def lock_path(database: str) -> str:
@@ -49,11 +49,19 @@ def _watch() -> None:
 
 
 def _start_watchdog() -> None:
-    global _watchdog_pid
+    global _watchdog_started
     with _holders_lock:
-        if _watchdog_pid != os.getpid():  # not started yet, or started in the parent before a fork
-            _watchdog_pid = os.getpid()
+        if not _watchdog_started:
+            _watchdog_started = True
             threading.Thread(target=_watch, name="sqlite-writers-watchdog", daemon=True).start()
+
+
+def _forget_parents_watchdog() -> None:
+    global _watchdog_started
+    _watchdog_started = False  # its thread did not come along with the fork
+
+
+os.register_at_fork(after_in_child=_forget_parents_watchdog)
 
 
 class QueuedWriterCursor(sqlite3.Cursor):
@@ -80,7 +88,8 @@ class QueuedWriterConnection(sqlite3.Connection):
     def queue_if_writing(self, sql: str) -> None:
         if self._holding or self._forfeited or not sql.lstrip()[:7].upper().startswith(WRITES):
             return
-        _start_watchdog()
+        if not _watchdog_started:
+            _start_watchdog()
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # blocks, without the GIL, until this writer's turn
         with _holders_lock:
             self._holding = True
@@ -142,6 +151,5 @@ class QueuedWriterConnection(sqlite3.Connection):
             super().close()
         finally:
             with _holders_lock:
-                _holders.pop(self, None)
-                self._holding = False
-            self._closer()  # closing the descriptor gives the lock back
+                self._give_back()
+            self._closer()
