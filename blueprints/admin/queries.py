@@ -33,15 +33,15 @@ class OrderFilter:
     q: str = ""
 
     @property
-    def totals_kept(self) -> bool:
-        """Filtered by nothing but status and dates: the per-day totals the database keeps answer it."""
-        return not self.q and self.status not in (REFUNDED_FILTER, ATTENTION_FILTER)
-
-    @property
     def read_in_order(self) -> bool:
         """The matches are read from an index in the list's order: all but 需处理 and a search (有退款 from
         its partial index, with its totals summed from that index alone)."""
         return not self.q and self.status != ATTENTION_FILTER
+
+    @property
+    def totals_kept(self) -> bool:
+        """Filtered by nothing but status and dates: the per-day totals the database keeps answer it."""
+        return self.read_in_order and self.status != REFUNDED_FILTER
 
     def conditions(self) -> list:
         """WHERE clauses on Order for the filters."""
@@ -113,17 +113,26 @@ def order_page(filters: OrderFilter, offset: int, limit: int) -> tuple[list[int]
     their own.
     """
     conditions = filters.conditions()
-    totals = sums(literal(1), Order.status, Order.total_fen, Order.refunded_fen)
     if filters.read_in_order:
         ids = db.session.scalars(select(Order.id).where(*conditions).order_by(*NEWEST_FIRST)
                                  .offset(offset).limit(limit)).all()
-        summed = kept_sums(filters) if filters.totals_kept else select(*map(or_zero, totals)).where(*conditions)
+        summed = kept_sums(filters) if filters.totals_kept else live_sums(conditions)
         return ids, int_row(db.session.execute(summed).one())
-    rows = db.session.execute(select(Order.id, *(total.over() for total in totals)).where(*conditions)
+    rows = db.session.execute(select(Order.id, *(total.over() for total in order_sums())).where(*conditions)
                               .order_by(*NEWEST_FIRST).offset(offset).limit(limit)).all()
     if rows:
         return [row[0] for row in rows], int_row(rows[0][1:])
-    return [], int_row(db.session.execute(select(*map(or_zero, totals)).where(*conditions)).one())
+    return [], int_row(db.session.execute(live_sums(conditions)).one())
+
+
+def order_sums() -> list:
+    """The totals' SUM expressions over the orders themselves."""
+    return sums(literal(1), Order.status, Order.total_fen, Order.refunded_fen)
+
+
+def live_sums(conditions) -> Select:
+    """The totals of the orders matching ``conditions``, summed from the orders (or an index holding them)."""
+    return select(*map(or_zero, order_sums())).where(*conditions)
 
 
 def kept_sums(filters: OrderFilter) -> Select:
