@@ -13,6 +13,7 @@ from blueprints.pay.page_cache import init_pay_page_cache
 from blueprints.pay.status_poll import StatusPollLeanPath
 from extensions import DATABASE_DOWN, csrf, db, limiter, login_manager
 from http_policy import configure_logging, register_http_policy
+from session_cookie import RememberingSessionInterface
 from sqlite_writers import QueuedWriterConnection
 from templating import register_template_helpers
 
@@ -28,6 +29,7 @@ def create_app(config=None, *, migrations=True):
     app.config.update(config)
     settings_class.init(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
+    app.session_interface = RememberingSessionInterface()
     app.wsgi_app = StatusPollLeanPath(app, app.wsgi_app)
     if app.config["PROXY_COUNT"]:
         # Behind nginx: take the client's IP and scheme from the proxy's headers, trusting only it. The host

@@ -9,8 +9,13 @@ never older.
 
 What differs between visitors is cut out of the stored page and put back per request: the cart badge and
 the CSRF token. A request with flash messages to show is rendered in full and not stored.
+
+Flask-WTF signs a new token, with the time, on every call; a stored page takes a visitor's token signed less
+than TOKEN_REUSE_SECONDS ago in this process, so a refreshing visitor costs one signature a minute. The token
+is checked against WTF_CSRF_TIME_LIMIT (an hour) from its signing, so a form stays good at least 59 minutes.
 """
 import threading
+import time
 from collections import OrderedDict
 from functools import wraps
 
@@ -25,6 +30,9 @@ from services.cart import cart_count
 CART_BADGE = "\x00cart-badge\x00"
 CSRF_TOKEN = "\x00csrf-token\x00"
 BADGE_TEMPLATE = "_cart_badge.html"
+CSRF_FIELD = "csrf_token"  # where Flask-WTF keeps the visitor's secret (session) and this request's token (g)
+TOKEN_REUSE_SECONDS = 60
+TOKENS_KEPT = 4096  # visitors per process whose token is kept (about 200 bytes each)
 
 
 class PageCache:
@@ -54,6 +62,7 @@ class PageCache:
 def init_page_cache(app) -> None:
     app.extensions["page_cache"] = PageCache(app.config["PAGE_CACHE_SIZE"])
     app.extensions["cart_badges"] = {}
+    app.extensions["csrf_tokens"] = PageCache(TOKENS_KEPT)  # secret -> token, versioned by the minute
 
 
 def cart_badge(count: int) -> str:
@@ -77,7 +86,7 @@ def impersonal(page: str, cuts: dict[str, str] | None = None) -> str | None:
         if page.count(part) != 1:
             return None
         page = page.replace(part, marker)
-    token = g.get("csrf_token")  # Flask-WTF keeps the token it put in this page's forms here
+    token = g.get(CSRF_FIELD)  # the token Flask-WTF put in this page's forms
     if token:
         page = page.replace(token, CSRF_TOKEN)
     return page
@@ -88,8 +97,22 @@ def personal(page: str, fills: dict[str, str] | None = None) -> str:
     for marker, part in {CART_BADGE: cart_badge(cart_count(session)), **(fills or {})}.items():
         page = page.replace(marker, part)
     if CSRF_TOKEN in page:
-        page = page.replace(CSRF_TOKEN, generate_csrf())
+        page = page.replace(CSRF_TOKEN, csrf_token())
     return page
+
+
+def csrf_token() -> str:
+    """This visitor's CSRF token, signed by Flask-WTF at most once per TOKEN_REUSE_SECONDS and process."""
+    secret = session.get(CSRF_FIELD)
+    if not isinstance(secret, str) or CSRF_FIELD in g:  # a new visitor, or already signed for this request
+        return generate_csrf()
+    tokens, period = current_app.extensions["csrf_tokens"], int(time.time() // TOKEN_REUSE_SECONDS)
+    token = tokens.get(secret, period)
+    if token is None:
+        token = generate_csrf()
+        tokens.put(secret, period, token)
+    setattr(g, CSRF_FIELD, token)  # a form rendered later in this request shows the same token
+    return token
 
 
 def must_render() -> bool:

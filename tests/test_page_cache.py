@@ -4,6 +4,7 @@ Changes are made the way another process would make them: on their own connectio
 word to this process. The catalog version the database raises by trigger is all the cache goes by.
 """
 import pytest
+from freezegun import freeze_time
 from sqlalchemy import create_engine, update
 
 from blueprints.page_cache import PageCache
@@ -115,6 +116,26 @@ def test_a_cached_product_page_carries_this_visitors_csrf_token(app, make_produc
     assert second_token != first_token
     assert added.status_code == 303
     assert 'aria-label="购物车中有 1 件商品">1</span>' in page(second, path)
+
+
+def test_a_visitors_token_is_signed_once_a_minute_and_each_one_is_accepted(app, make_product):
+    product_id = make_product()
+    path = f"/p/{slug_of(app, product_id)}"
+    visitor = app.test_client()
+    with freeze_time("2026-12-07 12:00:05") as clock:
+        page(visitor, path)  # rendered and stored
+        first = csrf_token_from(page(visitor, path))
+        clock.tick(50)
+        again = csrf_token_from(page(visitor, path))
+        clock.tick(10)  # the next minute
+        renewed = csrf_token_from(page(visitor, path))
+        other = csrf_token_from(page(app.test_client(), path))
+        clock.tick(3500)  # 59 minutes after the first token was signed, it is still good
+        added = [visitor.post("/cart/add", data={"product_id": product_id, "quantity": 1, "csrf_token": token})
+                 for token in (first, renewed)]
+
+    assert again == first and renewed != first and other not in (first, renewed)
+    assert [response.status_code for response in added] == [303, 303]
 
 
 def test_a_flash_is_shown_on_a_cached_page_and_not_stored(app, client, make_product):
