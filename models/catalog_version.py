@@ -4,10 +4,10 @@ the jobs process releasing stock, a migration, a console. The rendered catalog p
 (blueprints/page_cache.py), so a page is never served from before a change that was committed.
 """
 from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
+from models.raw_read import raw_rows
 
 # What the catalog pages show comes from these tables.
 WATCHED_TABLES = ("category", "product", "product_image")
@@ -78,19 +78,5 @@ READ = f"SELECT version FROM catalog_version WHERE id = {VERSION_ROW}"
 
 
 def read_version(engine) -> int:
-    """The current version: one primary-key lookup on a pooled DBAPI connection. Read on every catalog page,
-    so it skips SQLAlchemy's statement and result layers (a tenth of the cost of a Core query). The driver's
-    errors are wrapped as SQLAlchemy's would be, so a database that is down is still a 503 page."""
-    driver_error = engine.dialect.loaded_dbapi.Error
-    try:
-        connection = engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            cursor.execute(READ)
-            (version,) = cursor.fetchone()
-            cursor.close()
-            return version
-        finally:
-            connection.close()  # back to the pool, which ends the read's transaction
-    except driver_error as error:
-        raise DBAPIError.instance(READ, None, error, driver_error) from error
+    """The current version: one primary-key lookup, read on every catalog page (models/raw_read.py)."""
+    return raw_rows(engine, READ)[0][0]

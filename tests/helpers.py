@@ -249,8 +249,26 @@ SIZES = {"phone": PHONE, "computer": COMPUTER}
 
 
 @contextmanager
+def raw_reads():
+    """The SQL of the reads made below SQLAlchemy's events (models/raw_read.RawQuery) inside the block."""
+    from models import raw_read
+
+    seen, real = [], raw_read.raw_rows
+
+    def spy(engine, sql, parameters=()):
+        seen.append(sql)
+        return real(engine, sql, parameters)
+
+    raw_read.raw_rows = spy
+    try:
+        yield seen
+    finally:
+        raw_read.raw_rows = real
+
+
+@contextmanager
 def statements(app):
-    """The SQL statements this app runs inside the block."""
+    """The SQL statements this app runs through SQLAlchemy inside the block."""
     seen = []
 
     def record(_conn, _cursor, statement, *_args):

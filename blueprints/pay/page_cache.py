@@ -22,9 +22,10 @@ from core.clock import utcnow
 from core.vocabulary import OrderStatus, PaymentChannel
 from extensions import db
 from models import Order, PaymentAttempt
+from models.raw_read import RawQuery
 from services.attempts import PROMPT_MARGIN
 
-FINGERPRINT = (
+FINGERPRINT = RawQuery(
     select(Order.status, Order.expires_at, PaymentAttempt.id, PaymentAttempt.status, PaymentAttempt.prompt_expires_at)
     .outerjoin(PaymentAttempt, PaymentAttempt.order_id == Order.id)
     .where(Order.token == bindparam("token"))
@@ -47,8 +48,7 @@ def init_pay_page_cache(app) -> None:
 
 
 def fingerprint(token: str) -> tuple:
-    with db.engine.connect() as connection:
-        return tuple(tuple(row) for row in connection.execute(FINGERPRINT, {"token": token}))
+    return tuple(tuple(row) for row in FINGERPRINT.rows(db.engine, token=token))
 
 
 def timer_parts(seconds_left: int) -> dict[str, str]:

@@ -220,8 +220,7 @@ def status(token):
     Polls that change nothing are answered before they reach Flask (blueprints/pay/status_poll.py); this
     view answers the rest, and writes only when an active query is due.
     """
-    with db.engine.connect() as connection:
-        row = connection.execute(STATUS_COLUMNS, {"token": token}).first()
+    row = STATUS_COLUMNS.first(db.engine, token=token)
     if row is None:
         abort(404)
     now = utcnow()

@@ -18,10 +18,11 @@ from core.vocabulary import OrderStatus
 from extensions import db
 from http_policy import page_policy, request_id, security_headers, sends_hsts
 from models import Order
+from models.raw_read import RawQuery
 from services.payment import active_query_due
 
-STATUS_COLUMNS = select(Order.id, Order.status, Order.expires_at, Order.last_queried_at).where(
-    Order.token == bindparam("token"))
+STATUS_COLUMNS = RawQuery(select(Order.id, Order.status, Order.expires_at, Order.last_queried_at).where(
+    Order.token == bindparam("token")))
 STATUS_PATH = re.compile(r"/pay/([A-Za-z0-9_-]{1,64})/status")
 
 
@@ -67,8 +68,7 @@ class StatusPollLeanPath:
         """The poll's JSON, or None when the view must answer."""
         now = utcnow()
         try:
-            with self.engine().connect() as connection:
-                row = connection.execute(STATUS_COLUMNS, {"token": token}).first()
+            row = STATUS_COLUMNS.first(self.engine(), token=token)
         except SQLAlchemyError:  # the view meets it too and answers as every page does (503)
             return None
         if row is None or may_ask_wechat(row, now):
