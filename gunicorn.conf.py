@@ -15,3 +15,8 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 # Order tokens in URLs are masked in the access and error logs (/pay/Ab3d…).
 logger_class = "gunicorn_logging.MaskingLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_worker_init(worker):
+    """A line per worker once it has loaded the shop and can serve (the benchmarks wait for every one)."""
+    worker.log.info("Worker ready (pid: %s)", worker.pid)

@@ -67,17 +67,20 @@ def started(command, env, url=None, cwd=ROOT, log=None, ready=None):
             output.close()
 
 
-def gunicorn(module: str, env: dict, log=None, workers=None, threads=None, port=None):
-    """The app under gunicorn with the shop's gunicorn.conf.py, on ``port`` or a free one: (context, url)."""
+def gunicorn(module: str, env: dict, log: Path, workers=None, threads=None, port=None):
+    """The app under gunicorn with the shop's gunicorn.conf.py, on ``port`` or a free one: (context, url).
+    Ready once every worker has loaded the app: a worker still starting would take the first measurement's
+    CPU and leave its share of the connections waiting."""
     port = port or free_port()
-    env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "PYTHONPATH": str(ROOT)}
-    if workers:
-        env["GUNICORN_WORKERS"] = str(workers)
+    workers = workers or os.cpu_count() * 2 + 1  # gunicorn.conf.py's default
+    env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "PYTHONPATH": str(ROOT), "GUNICORN_WORKERS": str(workers)}
     if threads:
         env["GUNICORN_THREADS"] = str(threads)
     url = f"http://127.0.0.1:{port}"
+    log = Path(log)
     command = [PYTHON, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), module]
-    return started(command, env, url + "/healthz" if module == "wsgi:app" else url, log=log), url
+    every_worker = lambda: log.read_text(errors="replace").count("Worker ready") >= workers  # noqa: E731
+    return started(command, env, url + "/healthz" if module == "wsgi:app" else url, log=log, ready=every_worker), url
 
 
 def sandbox(directory: Path, env: dict | None = None, log=None):
