@@ -13,6 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from models.base import Base
 
+SQLITE_CACHE_KIB = 8192
 db = SQLAlchemy(model_class=Base)
 # What a request meets when the database cannot be reached (restart, failover, network): answered 503.
 DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeout)
@@ -24,10 +25,13 @@ limiter = Limiter(get_remote_address)
 
 @event.listens_for(Engine, "connect")
 def sqlite_pragmas(dbapi_connection, _record):
-    """SQLite: wait for locks instead of failing at once, let readers run beside a writer, keep FKs."""
+    """SQLite: wait for locks instead of failing at once, let readers run beside a writer, keep FKs, and keep
+    up to SQLITE_CACHE_KIB of recently read pages per connection (SQLite's default, 2 MiB, is less than the
+    owner's search by a common surname reads from 100,000 orders: every page read again was a system call)."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout = 30000")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         cursor.close()
