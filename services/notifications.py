@@ -2,17 +2,21 @@
 import logging
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from core.vocabulary import EventKind, Outcome
 from extensions import db
-from models import PaymentAttempt
+from models import Order, PaymentAttempt
 from payments import Notification, NotificationRejected
-from services.payment import PaymentMismatch, apply_transaction, record_event, transaction_detail
+from services.payment import PaymentMismatch, apply_transaction, record_event, set_event_outcome, transaction_detail
 from services.use_case import use_case
 
 log = logging.getLogger("shop.payments")
+ATTEMPT_AND_AMOUNT = (
+    select(PaymentAttempt.id, PaymentAttempt.order_id, PaymentAttempt.out_trade_no, Order.total_fen)
+    .join(Order, Order.id == PaymentAttempt.order_id).where(PaymentAttempt.out_trade_no == bindparam("out_trade_no"))
+)
 
 
 @use_case
@@ -30,13 +34,14 @@ def handle_notification(notification: Notification, now: datetime) -> Outcome:
 
 def handle_transaction(notification: Notification, now: datetime) -> Outcome:
     txn = notification.resource
-    attempt = db.session.scalar(select(PaymentAttempt).filter_by(out_trade_no=txn.out_trade_no))
+    # Read before the event's INSERT takes SQLite's write lock: the attempt and the order's amount, one row.
+    attempt = db.session.execute(ATTEMPT_AND_AMOUNT, {"out_trade_no": txn.out_trade_no}).first()
     if attempt is None:
         raise NotificationRejected("unknown out_trade_no")
     order_id = attempt.order_id
     try:
         # The unique notification id is written first: of ten copies racing, one inserts, nine fail.
-        event = record_event(
+        event_id = record_event(
             order_id, EventKind.NOTIFICATION, now, attempt_id=attempt.id, notification_id=notification.id,
             event_type=notification.event_type, state=txn.trade_state, detail=transaction_detail(txn),
             out_trade_no=attempt.out_trade_no,
@@ -45,9 +50,10 @@ def handle_transaction(notification: Notification, now: datetime) -> Outcome:
         db.session.rollback()
         return Outcome.DUPLICATE
     try:
-        outcome = event.outcome = apply_transaction(attempt, txn, now)
+        outcome = apply_transaction(attempt, txn, now, total_fen=attempt.total_fen)
     except PaymentMismatch as mismatch:
         log.error("notification %s for order %s rejected: %s", notification.id, order_id, mismatch)
         raise NotificationRejected(str(mismatch)) from None
+    set_event_outcome(event_id, outcome)
     db.session.commit()
-    return outcome  # not event.outcome: after the commit that would load the event again
+    return outcome

@@ -20,7 +20,7 @@ from extensions import db
 from models import Order, PaymentAttempt, Refund
 from payments import Notification, NotificationRejected, PaymentError, RefundResult, get_gateway
 from services import alerts
-from services.payment import finish_reads, record_event
+from services.payment import finish_reads, record_event, set_event_outcome
 from services.use_case import use_case
 
 log = logging.getLogger("shop.payments")
@@ -178,15 +178,16 @@ def handle_refund_notification(notification: Notification, now: datetime) -> Out
         select(PaymentAttempt).filter_by(out_trade_no=result.out_trade_no or ""))
     order_id = attempt.order_id if attempt else (refund.order_id if refund else None)
     try:
-        event = record_event(order_id, EventKind.NOTIFICATION, now, notification_id=notification.id,
+        event_id = record_event(order_id, EventKind.NOTIFICATION, now, notification_id=notification.id,
                              attempt_id=attempt.id if attempt else None,
                              event_type=notification.event_type, state=result.status, detail=refund_detail(result))
     except IntegrityError:
         db.session.rollback()
         return Outcome.DUPLICATE
-    event.outcome = apply_refund_result(refund, result, now) if refund else Outcome.UNKNOWN_REFUND
+    outcome = apply_refund_result(refund, result, now) if refund else Outcome.UNKNOWN_REFUND
+    set_event_outcome(event_id, outcome)
     db.session.commit()
-    return event.outcome
+    return outcome
 
 
 def refund_detail(result: RefundResult) -> dict:
