@@ -15,6 +15,7 @@ class Figures:
     p50_ms: float
     p99_ms: float
     errors: int  # non-2xx/3xx answers and socket errors
+    output: str = ""  # what wrk printed (a script's own lines too)
 
     def text(self) -> str:
         errors = f"  {self.errors} errors" if self.errors else ""
@@ -30,10 +31,15 @@ def milliseconds(value: str) -> float:
     return float(number) * UNITS[unit]
 
 
-def run(url: str, seconds: float = 5, headers: dict | None = None) -> Figures:
-    command = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", url]
+def run(url: str, seconds: float = 5, headers: dict | None = None, script=None, script_args=()) -> Figures:
+    """Drive ``url`` for ``seconds``; ``script`` (a Lua file) makes the requests, with ``script_args``."""
+    command = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
+    if script:
+        command += ["-s", str(script), url, "--", *map(str, script_args)]
+    else:
+        command.append(url)
     output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
     total = int(re.search(r"(\d+) requests in", output).group(1))
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
@@ -43,4 +49,4 @@ def run(url: str, seconds: float = 5, headers: dict | None = None) -> Figures:
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
-    return Figures(total, rate, p50, p99, errors)
+    return Figures(total, rate, p50, p99, errors, output)
