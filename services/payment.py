@@ -68,9 +68,9 @@ def record_event(order_id, kind: EventKind, now, *, attempt_id=None, state=None,
     """Add one append-only payment event (inserted, not committed), log it as one line (with the attempt's
     out_trade_no: pass it if known, else it is looked up) and return its id.
 
-    The event is an INSERT on the session's connection, after a flush of whatever the session holds: one is
-    written for every notification, query and close, and the ORM's unit of work cost about a fifth of a
-    notification's CPU while SQLite's write lock was held.
+    The event is a Core INSERT on the session's connection, after a flush of whatever the session holds: one
+    is written for every notification, query and close, and the ORM's unit of work for it was a large part of
+    a notification's CPU, spent while SQLite's write lock was held.
     """
     kind = EventKind(kind)  # a value outside the vocabulary is a bug: fail here, not on the owner's page
     outcome = Outcome(outcome) if outcome is not None else None
@@ -145,8 +145,8 @@ def move_attempt(attempt_id: int, target: AttemptStatus, **values) -> AttemptSta
 def conditional_move(table, row_id: int, source: str, target: str, values: dict, where=()) -> bool:
     """UPDATE one row of ``table`` from status ``source`` to ``target`` (setting ``values`` too); True if it
     moved. A Core UPDATE on the session's connection, after a flush of what the session holds (as the ORM's
-    autoflush did), built once per kind of move: building and running it through the ORM took a quarter of
-    a notification's CPU, twice per payment."""
+    autoflush did), built once per kind of move: built and run through the ORM, the two moves of a payment
+    took about a third of a notification's CPU."""
     db.session.flush()
     statement = move_statement(table, source, tuple(values))
     if where:
