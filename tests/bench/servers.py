@@ -79,8 +79,12 @@ def gunicorn(module: str, env: dict, log: Path, workers=None, threads=None, port
     url = f"http://127.0.0.1:{port}"
     log = Path(log)
     command = [PYTHON, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), module]
-    every_worker = lambda: log.read_text(errors="replace").count("Worker ready") >= workers  # noqa: E731
-    return started(command, env, url + "/healthz" if module == "wsgi:app" else url, log=log, ready=every_worker), url
+
+    def every_worker_ready() -> bool:  # gunicorn.conf.py's post_worker_init logs the line
+        return log.read_text(errors="replace").count("Worker ready") >= workers
+
+    return started(command, env, url + "/healthz" if module == "wsgi:app" else url, log=log,
+                   ready=every_worker_ready), url
 
 
 def sandbox(directory: Path, env: dict | None = None, log=None):
