@@ -9,6 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as config_module
 from blueprints.page_cache import init_page_cache
+from blueprints.page_lean_path import StoredPageLeanPath
 from blueprints.pay.page_cache import init_pay_page_cache
 from blueprints.pay.status_poll import StatusPollLeanPath
 from extensions import DATABASE_DOWN, csrf, db, limiter, login_manager
@@ -30,7 +31,8 @@ def create_app(config=None, *, migrations=True):
     settings_class.init(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
     app.session_interface = RememberingSessionInterface()
-    app.wsgi_app = StatusPollLeanPath(app, app.wsgi_app)
+    # The most frequent requests are answered below Flask when they can be (blueprints/lean_path.py)
+    app.wsgi_app = StoredPageLeanPath(app, StatusPollLeanPath(app, app.wsgi_app))
     if app.config["PROXY_COUNT"]:
         # Behind nginx: take the client's IP and scheme from the proxy's headers, trusting only it. The host
         # comes from the Host header nginx sets; X-Forwarded-Host only when PROXY_TRUST_HOST says so.

@@ -13,6 +13,9 @@ the CSRF token. A request with flash messages to show is rendered in full and no
 Flask-WTF signs a new token, with the time, on every call; a stored page takes a visitor's token signed less
 than TOKEN_REUSE_SECONDS ago in this process, so a refreshing visitor costs one signature a minute. The token
 is checked against WTF_CSRF_TIME_LIMIT (an hour) from its signing, so a form stays good at least 59 minutes.
+
+Most requests for a stored page never reach this module's decorator: blueprints/page_lean_path.py serves them
+below Flask, with ``fill`` and the same cache, and leaves the rest here.
 """
 import threading
 import time
@@ -65,18 +68,19 @@ def init_page_cache(app) -> None:
     app.extensions["csrf_tokens"] = PageCache(TOKENS_KEPT)  # secret -> token, versioned by the minute
 
 
-def cart_badge(count: int) -> str:
+def cart_badge(count: int, app=None) -> str:
     """The header's cart badge for a count, rendered once per count and process."""
-    badges = current_app.extensions["cart_badges"]
+    app = app or current_app
+    badges = app.extensions["cart_badges"]
     if count not in badges:
-        badges[count] = current_app.jinja_env.get_template(BADGE_TEMPLATE).render(cart_count=count)
+        badges[count] = app.jinja_env.get_template(BADGE_TEMPLATE).render(cart_count=count)
     return badges[count]
 
 
-def page_key():
+def page_key(path: str | None = None, args=None):
     """The page's identity: its path and page number. Other query parameters (WeChat adds ?from=... to a
     shared link) do not change what is rendered."""
-    return request.path, request.args.get("page", "")
+    return (request.path, request.args.get("page", "")) if path is None else (path, args.get("page", ""))
 
 
 def impersonal(page: str, cuts: dict[str, str] | None = None) -> str | None:
@@ -94,10 +98,15 @@ def impersonal(page: str, cuts: dict[str, str] | None = None) -> str | None:
 
 def personal(page: str, fills: dict[str, str] | None = None) -> str:
     """A stored page with this visitor's cart badge and CSRF token, and each of ``fills`` (marker: text)."""
-    for marker, part in {CART_BADGE: cart_badge(cart_count(session)), **(fills or {})}.items():
+    return fill(page, cart_badge(cart_count(session)), csrf_token, fills)
+
+
+def fill(page: str, badge: str, token, fills: dict[str, str] | None = None) -> str:
+    """A stored page with a cart badge, each of ``fills``, and ``token()`` if the page has a form."""
+    for marker, part in {CART_BADGE: badge, **(fills or {})}.items():
         page = page.replace(marker, part)
     if CSRF_TOKEN in page:
-        page = page.replace(CSRF_TOKEN, csrf_token())
+        page = page.replace(CSRF_TOKEN, token())
     return page
 
 
@@ -106,13 +115,21 @@ def csrf_token() -> str:
     secret = session.get(CSRF_FIELD)
     if not isinstance(secret, str) or CSRF_FIELD in g:  # a new visitor, or already signed for this request
         return generate_csrf()
-    tokens, period = current_app.extensions["csrf_tokens"], int(time.time() // TOKEN_REUSE_SECONDS)
-    token = tokens.get(secret, period)
+    token = signed_token(current_app, secret)
     if token is None:
         token = generate_csrf()
-        tokens.put(secret, period, token)
+        current_app.extensions["csrf_tokens"].put(secret, token_period(), token)
     setattr(g, CSRF_FIELD, token)  # a form rendered later in this request shows the same token
     return token
+
+
+def signed_token(app, secret: str) -> str | None:
+    """The token signed for this visitor's secret in this process and period, if there is one."""
+    return app.extensions["csrf_tokens"].get(secret, token_period())
+
+
+def token_period() -> int:
+    return int(time.time() // TOKEN_REUSE_SECONDS)
 
 
 def must_render() -> bool:

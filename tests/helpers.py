@@ -10,9 +10,11 @@ from urllib.parse import quote
 
 import pytest
 import requests
+from flask import request_started
 from freezegun import freeze_time
 from sqlalchemy import event, select
 
+from blueprints.lean_path import LeanPath
 from extensions import db
 from models import Delivery, Order, PaymentAttempt, PaymentEvent, Product
 
@@ -281,3 +283,26 @@ def statements(app):
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def flask_requests(app):
+    """The requests that reached Flask meanwhile."""
+    seen = []
+
+    def record(sender, **extra):
+        seen.append(1)
+
+    request_started.connect(record, app)
+    try:
+        yield seen
+    finally:
+        request_started.disconnect(record, app)
+
+
+def flask_itself(app):
+    """The Flask app behind the lean paths."""
+    wsgi_app = app.wsgi_app
+    while isinstance(wsgi_app, LeanPath):
+        wsgi_app = wsgi_app.wsgi_app
+    return wsgi_app

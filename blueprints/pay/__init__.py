@@ -3,10 +3,13 @@ from flask import Blueprint
 bp = Blueprint("pay", __name__)
 
 
+# Whoever has an order's URL can open it: its pages stay out of browser and shared caches.
+PRIVATE = "no-store"
+
+
 @bp.after_request
 def private_pages(response):
-    """Whoever has the order's URL can open it: keep these pages out of browser and shared caches."""
-    response.headers["Cache-Control"] = "no-store"
+    response.headers["Cache-Control"] = PRIVATE
     return response
 
 

@@ -47,8 +47,8 @@ def init_pay_page_cache(app) -> None:
     app.extensions["pay_page_cache"] = PageCache(app.config["PAGE_CACHE_SIZE"])
 
 
-def fingerprint(token: str) -> tuple:
-    return tuple(tuple(row) for row in FINGERPRINT.rows(db.engine, token=token))
+def fingerprint(token: str, engine=None) -> tuple:
+    return tuple(tuple(row) for row in FINGERPRINT.rows(engine or db.engine, token=token))
 
 
 def timer_parts(seconds_left: int) -> dict[str, str]:
@@ -57,24 +57,34 @@ def timer_parts(seconds_left: int) -> dict[str, str]:
             COUNTDOWN: f'<strong id="countdown">{seconds_left // 60:02d}:{seconds_left % 60:02d}</strong>'}
 
 
-def page_key(token: str, channels) -> tuple:
+def page_key(token: str, channels, args=None) -> tuple:
     """What the page depends on besides the order: the browser's ways of paying and the one asked for."""
-    return token, tuple(channels), request.args.get("via", "")
+    return token, tuple(channels), (request.args if args is None else args).get("via", "")
 
 
 def cached_pay_page(token: str, channels, state: tuple):
     """The stored page for this order and browser, with this visitor's parts, or None."""
-    if must_render() or not state:
+    if must_render():
+        return None
+    found = stored_pay_page(current_app, page_key(token, channels), state, utcnow())
+    if found is None:
+        return None
+    stored, left = found
+    return personal(stored.page, timer_parts(left)), 200, stored.headers
+
+
+def stored_pay_page(app, key: tuple, state: tuple, now: datetime) -> tuple[StoredPayPage, int] | None:
+    """The stored page under ``key`` and the seconds left, if the order in ``state`` still waits for it."""
+    if not state:
         return None
     status, expires_at = state[0][0], state[0][1]
-    now = utcnow()
-    stored = current_app.extensions["pay_page_cache"].get(page_key(token, channels), state)
+    stored = app.extensions["pay_page_cache"].get(key, state)
     if status != OrderStatus.PENDING or stored is None or now >= stored.valid_until:
         return None
     left = int((expires_at - now).total_seconds())
     if left <= 0:  # the view shows the expired page
         return None
-    return personal(stored.page, timer_parts(left)), 200, stored.headers
+    return stored, left
 
 
 def store_pay_page(token: str, channels, state: tuple, response, channel, attempt, seconds_left: int) -> None:

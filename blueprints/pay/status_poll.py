@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from blueprints.lean_path import LeanPath
+from blueprints.pay import PRIVATE
 from core.clock import utcnow
 from core.vocabulary import OrderStatus
-from extensions import db
-from http_policy import page_policy, request_id, security_headers, sends_hsts
 from models import Order
 from models.raw_read import RawQuery
 from services.payment import active_query_due
@@ -43,26 +43,13 @@ def may_ask_wechat(row, now: datetime) -> bool:
         row.last_queried_at, now)
 
 
-class StatusPollLeanPath:
-    """WSGI middleware in front of the Flask app (inside ProxyFix, so the scheme is the client's)."""
-
-    def __init__(self, app, wsgi_app):
-        self.app, self.wsgi_app = app, wsgi_app
-        self.policy, self.hsts = page_policy(app.config), app.config["HSTS"]
-        self._engine = None
-
-    def __call__(self, environ, start_response):
+class StatusPollLeanPath(LeanPath):
+    def answer(self, environ):
         match = STATUS_PATH.fullmatch(environ.get("PATH_INFO", ""))
-        body = None
-        if match and environ.get("REQUEST_METHOD") == "GET" and not environ.get("QUERY_STRING"):
-            body = self.body(match[1])
+        body = self.body(match[1]) if match and not environ.get("QUERY_STRING") else None
         if body is None:
-            return self.wsgi_app(environ, start_response)
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                   *security_headers(self.policy, sends_hsts(self.hsts, environ.get("wsgi.url_scheme") == "https")),
-                   ("X-Request-ID", request_id(environ.get("HTTP_X_REQUEST_ID", "")))]
-        start_response("200 OK", headers)
-        return [body]
+            return None
+        return body, {"Content-Type": "application/json", "Cache-Control": PRIVATE, "Vary": "Cookie"}
 
     def body(self, token: str) -> bytes | None:
         """The poll's JSON, or None when the view must answer."""
@@ -74,9 +61,3 @@ class StatusPollLeanPath:
         if row is None or may_ask_wechat(row, now):
             return None
         return self.app.json.response(answer(row, now)).get_data()
-
-    def engine(self):
-        if self._engine is None:
-            with self.app.app_context():
-                self._engine = db.engine
-        return self._engine
