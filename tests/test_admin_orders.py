@@ -199,6 +199,23 @@ def test_totals_and_pages_span_more_than_one_page(owner_client, add_order):
     assert listed(owner_client.get("/admin/orders", query_string={"page": 99})) == []
 
 
+def test_a_surnames_orders_are_paged_newest_first_as_the_whole_list_is(owner_client, add_order):
+    """A one-term name search reads its page from the term's own index: the same order as the list's."""
+    created = [add_order(BASE + timedelta(minutes=i // 2), "paid", 100 + i, name=f"王{'一二三四五'[i % 5]}")
+               for i in range(23)]  # two orders a minute: ties on the time go by the newest id
+    add_order(BASE + timedelta(minutes=5), "paid", 9999, name="李四")
+    newest_first = [out_trade_no for _, out_trade_no in sorted(enumerate(created), reverse=True)]
+
+    first = owner_client.get("/admin/orders", query_string={"q": "王"})
+    second = owner_client.get("/admin/orders", query_string={"q": "王", "page": 2})
+    paid_early = owner_client.get("/admin/orders", query_string={
+        "q": "王", "status": "paid", "date_to": "2026-03-01"})
+
+    assert listed(first) == newest_first[:20] and listed(second) == newest_first[20:]
+    assert (total(second, "count"), total(second, "paid")) == ("23", f"¥{sum(100 + i for i in range(23)) / 100:.2f}")
+    assert listed(paid_early) == newest_first[:20]
+
+
 def test_orders_flagged_for_attention_carry_a_badge_and_can_be_filtered(owner_client, add_order):
     plain = add_order(BASE)
     flagged = add_order(BASE + timedelta(hours=1), "paid", attention="关闭后收到付款，库存不足：青花瓷杯×1")

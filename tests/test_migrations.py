@@ -161,3 +161,28 @@ def test_0014_marks_the_orders_already_refunded(app, database_url, empty_databas
             db.session.remove()
     finally:
         flask_db(database_url, "downgrade", "0013")
+
+
+def test_0015_gives_the_name_terms_of_the_orders_already_there_their_dates(app, database_url, empty_database):
+    """A surname's orders from before 0015 are listed newest first straight after the upgrade."""
+    flask_db(database_url, "upgrade", "0012")
+    with app.app_context():
+        for n, (name, day) in enumerate([("张三", 2), ("张四", 3), ("李四", 1), ("张五", 1)], start=1):
+            db.session.execute(text(
+                'INSERT INTO "order" (id, token, out_trade_no, status, total_fen, refunded_fen, shipping_fen, '
+                "contact_name, mobile, province, city, district, address_detail, address, note, created_at, "
+                f"expires_at, query_count) VALUES ({n}, 'tok{n}', '2020010100000000ABCDEF0{n}', 'paid', 100, 0, 0, "
+                f"'{name}', '13800138000', '', '', '', '', 'x', '', '2020-01-0{day} 00:00:00', "
+                f"'2020-01-0{day} 00:30:00', 0)"))
+        db.session.commit()
+
+    flask_db(database_url, "upgrade", "0015")
+    try:
+        with app.app_context():
+            from blueprints.admin.queries import OrderFilter, order_page
+
+            assert order_page(OrderFilter(q="张"), 0, 20) == ([2, 1, 4], (3, 3, 300, 0))
+            db.session.remove()
+    finally:
+        flask_db(database_url, "downgrade", "0014")
+

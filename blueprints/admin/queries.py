@@ -43,8 +43,17 @@ class OrderFilter:
         """Filtered by nothing but status and dates: the per-day totals the database keeps answer it."""
         return self.read_in_order and self.status != REFUNDED_FILTER
 
-    def conditions(self) -> list:
-        """WHERE clauses on Order for the filters."""
+    @cached_property
+    def name_term(self) -> str | None:
+        """The one term of a search that can only be a name (a surname, a given name): its orders' page is
+        read newest first from ix_order_name_term_newest. None for any other search, or none."""
+        if not self.q or any(number.fullmatch(self.q) for number in (WHOLE_NUMBER, ORDER_NUMBER_PART, MOBILE_PART)):
+            return None
+        terms = query_terms(self.q)
+        return terms[0] if len(terms) == 1 else None
+
+    def conditions(self, search: bool = True) -> list:
+        """WHERE clauses on Order for the filters (``search``: with the search's)."""
         conditions = []
         if self.status in set(OrderStatus):
             conditions.append(Order.status == self.status)
@@ -56,7 +65,7 @@ class OrderFilter:
             conditions.append(Order.created_at >= china_day_start(self.date_from))
         if self.date_to:
             conditions.append(Order.created_at < china_day_start(self.date_to + timedelta(days=1)))
-        if self.q:
+        if self.q and search:
             conditions.append(self.search)
         return conditions
 
@@ -107,12 +116,21 @@ def order_page(filters: OrderFilter, offset: int, limit: int) -> tuple[list[int]
     list: (count, paid count, paid in fen, refunded in fen).
 
     Filtered by nothing but status and dates: the ids read in order from ix_order_created_at_id, the totals
-    from the per-day totals; orders with a refund: both from their partial index. Otherwise (需处理, a search)
+    from the per-day totals; orders with a refund: both from their partial index. A search for one name term
+    (a surname: 王 has 1,842 orders of 100,000): the ids read in order from the term's index, the totals
+    summed over its orders. Otherwise (需处理, other searches)
     the matching orders are found once: one SELECT gives the page's ids with the totals over every match
     beside each (window functions, summed before the LIMIT); only a page past the end asks for the totals on
     their own.
     """
     conditions = filters.conditions()
+    if filters.name_term is not None:
+        term = OrderNameTerm
+        ids = db.session.scalars(
+            select(term.order_id).join(Order, Order.id == term.order_id)
+            .where(term.term == filters.name_term, *filters.conditions(search=False))
+            .order_by(term.created_at.desc(), term.order_id.desc()).offset(offset).limit(limit)).all()
+        return ids, int_row(db.session.execute(live_sums(conditions)).one())
     if filters.read_in_order:
         ids = db.session.scalars(select(Order.id).where(*conditions).order_by(*NEWEST_FIRST)
                                  .offset(offset).limit(limit)).all()

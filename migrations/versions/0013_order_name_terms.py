@@ -7,7 +7,7 @@ Revises: 0012
 import sqlalchemy as sa
 from alembic import op
 
-from models.order_search import term_rows
+from core.search import document_terms
 
 revision = "0013"
 down_revision = "0012"
@@ -30,7 +30,7 @@ def upgrade():
     connection = op.get_bind()
     rows = []
     for order_id, contact_name in connection.execute(sa.text('SELECT id, contact_name FROM "order"')).all():
-        rows += term_rows(order_id, contact_name)
+        rows += [{"term": term, "order_id": order_id} for term in sorted(document_terms(contact_name))]
         if len(rows) >= BATCH:
             connection.execute(table.insert(), rows)
             rows = []

@@ -476,7 +476,8 @@ def _order(writer, ids, rng, regions, catalog, cumulative, created_at, now, is_p
         label = "pending"
 
     writer.add(Order, row)
-    for term in term_rows(order_id, row["contact_name"]):  # what the ORM's after_insert writes for the shop
+    # what the ORM's after_insert writes for the shop
+    for term in term_rows(order_id, row["contact_name"], row["created_at"]):
         writer.add(OrderNameTerm, term)
     for attempt in attempts:
         writer.add(PaymentAttempt, attempt)
