@@ -11,6 +11,16 @@ from tests.helpers import flask_db
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def insert_order(n: int, name: str, status: str = "closed", refunded_fen: int = 0, day: int = 1) -> None:
+    """An order row as the schema of 0012 to 0014 holds it (100 fen, 2020-01-<day>), in the app's session."""
+    db.session.execute(text(
+        'INSERT INTO "order" (id, token, out_trade_no, status, total_fen, refunded_fen, shipping_fen, '
+        "contact_name, mobile, province, city, district, address_detail, address, note, created_at, "
+        f"expires_at, query_count) VALUES ({n}, 'tok{n}', '2020010100000000ABCDEF0{n}', '{status}', 100, "
+        f"{refunded_fen}, 0, '{name}', '13800138000', '', '', '', '', 'x', '', '2020-01-0{day} 00:00:00', "
+        f"'2020-01-0{day} 00:30:00', 0)"))
+
+
 def test_upgrade_from_empty_matches_the_models(app, database_url):
     with app.app_context():
         db.drop_all()
@@ -116,11 +126,7 @@ def test_0013_indexes_the_names_of_the_orders_already_there(app, database_url, e
     flask_db(database_url, "upgrade", "0012")
     with app.app_context():
         for n, name in enumerate(["张三", "欧阳娜娜", "Tom Lee"], start=1):
-            db.session.execute(text(
-                'INSERT INTO "order" (id, token, out_trade_no, status, total_fen, refunded_fen, shipping_fen, '
-                "contact_name, mobile, province, city, district, address_detail, address, note, created_at, "
-                f"expires_at, query_count) VALUES ({n}, 'tok{n}', '2020010100000000ABCDEF0{n}', 'closed', 100, 0, 0, "
-                f"'{name}', '13800138000', '', '', '', '', 'x', '', '2020-01-01 00:00:00', '2020-01-01 00:30:00', 0)"))
+            insert_order(n, name)
         db.session.commit()
 
     flask_db(database_url, "upgrade", "0013")
@@ -140,12 +146,7 @@ def test_0014_marks_the_orders_already_refunded(app, database_url, empty_databas
     flask_db(database_url, "upgrade", "0013")
     with app.app_context():
         for n in (1, 2):
-            db.session.execute(text(
-                'INSERT INTO "order" (id, token, out_trade_no, status, total_fen, refunded_fen, shipping_fen, '
-                "contact_name, mobile, province, city, district, address_detail, address, note, created_at, "
-                f"expires_at, query_count) VALUES ({n}, 'tok{n}', '2020010100000000ABCDEF0{n}', 'paid', 100, "
-                f"{100 if n == 2 else 0}, 0, '张三', '13800138000', '', '', '', '', 'x', '', "
-                "'2020-01-01 00:00:00', '2020-01-01 00:30:00', 0)"))
+            insert_order(n, "张三", "paid", refunded_fen=100 if n == 2 else 0)
         db.session.execute(text(
             "INSERT INTO refund (id, order_id, extra_payment, out_refund_no, amount_fen, reason, status, created_at) "
             "VALUES (1, 2, false, 'R1', 100, '', 'SUCCESS', '2020-01-02 00:00:00')"))
@@ -168,12 +169,7 @@ def test_0015_gives_the_name_terms_of_the_orders_already_there_their_dates(app, 
     flask_db(database_url, "upgrade", "0012")
     with app.app_context():
         for n, (name, day) in enumerate([("张三", 2), ("张四", 3), ("李四", 1), ("张五", 1)], start=1):
-            db.session.execute(text(
-                'INSERT INTO "order" (id, token, out_trade_no, status, total_fen, refunded_fen, shipping_fen, '
-                "contact_name, mobile, province, city, district, address_detail, address, note, created_at, "
-                f"expires_at, query_count) VALUES ({n}, 'tok{n}', '2020010100000000ABCDEF0{n}', 'paid', 100, 0, 0, "
-                f"'{name}', '13800138000', '', '', '', '', 'x', '', '2020-01-0{day} 00:00:00', "
-                f"'2020-01-0{day} 00:30:00', 0)"))
+            insert_order(n, name, "paid", day=day)
         db.session.commit()
 
     flask_db(database_url, "upgrade", "0015")
