@@ -60,6 +60,12 @@ def test_a_returning_visitors_catalog_pages_are_answered_below_flask_exactly_as_
     assert "明前龙井" in lean[2].get_data(as_text=True)
     assert csrf_token_from(lean[2].get_data(as_text=True))  # the product page's add-to-cart form
 
+    newcomer = app.test_client()  # no cookie: the home page has no form, so it needs no session
+    with flask_requests(app) as seen:
+        first_visit = newcomer.get(paths[0])
+    assert not seen
+    assert_same(first_visit, from_flask(app, newcomer, paths[0]))
+
 
 @pytest.mark.wechatpay
 @pytest.mark.parametrize("browser", [COMPUTER, PHONE], ids=["qr code", "h5"])
