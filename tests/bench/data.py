@@ -475,9 +475,9 @@ def _order(writer, ids, rng, regions, catalog, cumulative, created_at, now, is_p
     else:
         label = "pending"
 
-    writer.add(Order, row)
-    # what the ORM's after_insert writes for the shop
-    for term in term_rows(order_id, row["contact_name"], row["created_at"]):
+    terms = term_rows(order_id, row["contact_name"], row["created_at"])  # what the ORM's after_insert writes
+    writer.add(Order, row)  # (which writes SQLite's datetimes into the row as text)
+    for term in terms:
         writer.add(OrderNameTerm, term)
     for attempt in attempts:
         writer.add(PaymentAttempt, attempt)
