@@ -68,25 +68,24 @@ def init_page_cache(app) -> None:
     app.extensions["csrf_tokens"] = PageCache(TOKENS_KEPT)  # secret -> token, versioned by the minute
 
 
-def cart_badge(count: int, app=None) -> str:
+def cart_badge(app, count: int) -> str:
     """The header's cart badge for a count, rendered once per count and process."""
-    app = app or current_app
     badges = app.extensions["cart_badges"]
     if count not in badges:
         badges[count] = app.jinja_env.get_template(BADGE_TEMPLATE).render(cart_count=count)
     return badges[count]
 
 
-def page_key(path: str | None = None, args=None):
+def page_key(path: str, args) -> tuple[str, str]:
     """The page's identity: its path and page number. Other query parameters (WeChat adds ?from=... to a
     shared link) do not change what is rendered."""
-    return (request.path, request.args.get("page", "")) if path is None else (path, args.get("page", ""))
+    return path, args.get("page", "")
 
 
 def impersonal(page: str, cuts: dict[str, str] | None = None) -> str | None:
     """The page with this visitor's parts replaced by markers: the cart badge, the CSRF token, and each of
     ``cuts`` (marker: text). None if the badge or a cut is not found exactly once (then it is not stored)."""
-    for marker, part in {CART_BADGE: cart_badge(cart_count(session)), **(cuts or {})}.items():
+    for marker, part in {CART_BADGE: cart_badge(current_app, cart_count(session)), **(cuts or {})}.items():
         if page.count(part) != 1:
             return None
         page = page.replace(part, marker)
@@ -98,7 +97,7 @@ def impersonal(page: str, cuts: dict[str, str] | None = None) -> str | None:
 
 def personal(page: str, fills: dict[str, str] | None = None) -> str:
     """A stored page with this visitor's cart badge and CSRF token, and each of ``fills`` (marker: text)."""
-    return fill(page, cart_badge(cart_count(session)), csrf_token, fills)
+    return fill(page, cart_badge(current_app, cart_count(session)), csrf_token, fills)
 
 
 def fill(page: str, badge: str, token, fills: dict[str, str] | None = None) -> str:
@@ -145,7 +144,8 @@ def cached_page(view):
     def serve(**kwargs):
         if must_render():
             return view(**kwargs)
-        cache, key, version = current_app.extensions["page_cache"], page_key(), read_version(db.engine)
+        cache, key = current_app.extensions["page_cache"], page_key(request.path, request.args)
+        version = read_version(db.engine)
         page = cache.get(key, version)
         if page is not None:
             return personal(page)

@@ -45,7 +45,7 @@ class StoredPageLeanPath(LeanPath):
         token = visitor.csrf_token(self.app) if CSRF_TOKEN in page else ""
         if token is None:
             return None
-        body = fill(page, cart_badge(0, self.app), lambda: token, fills).encode()
+        body = fill(page, cart_badge(self.app, 0), lambda: token, fills).encode()
         # Flask's session reads the cookie for every page, so it says the page varies with it
         return body, {"Content-Type": HTML, **headers, "Vary": "Cookie"}
 
@@ -58,7 +58,7 @@ class StoredPageLeanPath(LeanPath):
         if in_wechat(user_agent):
             return None
         key = pay_page_key(token, channels_for(user_agent), args)
-        found = stored_pay_page(self.app, key, fingerprint(token, self.engine()), utcnow())
+        found = stored_pay_page(self.app, key, fingerprint(self.engine(), token), utcnow())
         if found is None:
             return None
         stored, left = found

@@ -47,8 +47,8 @@ def init_pay_page_cache(app) -> None:
     app.extensions["pay_page_cache"] = PageCache(app.config["PAGE_CACHE_SIZE"])
 
 
-def fingerprint(token: str, engine=None) -> tuple:
-    return tuple(tuple(row) for row in FINGERPRINT.rows(engine or db.engine, token=token))
+def fingerprint(engine, token: str) -> tuple:
+    return tuple(tuple(row) for row in FINGERPRINT.rows(engine, token=token))
 
 
 def timer_parts(seconds_left: int) -> dict[str, str]:
@@ -57,16 +57,16 @@ def timer_parts(seconds_left: int) -> dict[str, str]:
             COUNTDOWN: f'<strong id="countdown">{seconds_left // 60:02d}:{seconds_left % 60:02d}</strong>'}
 
 
-def page_key(token: str, channels, args=None) -> tuple:
+def page_key(token: str, channels, args) -> tuple:
     """What the page depends on besides the order: the browser's ways of paying and the one asked for."""
-    return token, tuple(channels), (request.args if args is None else args).get("via", "")
+    return token, tuple(channels), args.get("via", "")
 
 
 def cached_pay_page(token: str, channels, state: tuple):
     """The stored page for this order and browser, with this visitor's parts, or None."""
     if must_render():
         return None
-    found = stored_pay_page(current_app, page_key(token, channels), state, utcnow())
+    found = stored_pay_page(current_app, page_key(token, channels, request.args), state, utcnow())
     if found is None:
         return None
     stored, left = found
@@ -90,12 +90,12 @@ def stored_pay_page(app, key: tuple, state: tuple, now: datetime) -> tuple[Store
 def store_pay_page(token: str, channels, state: tuple, response, channel, attempt, seconds_left: int) -> None:
     """Keep a freshly rendered pay page if nothing changed while it was rendered."""
     page, _status, headers = response
-    if must_render() or channel not in CACHED_CHANNELS or fingerprint(token) != state:
+    if must_render() or channel not in CACHED_CHANNELS or fingerprint(db.engine, token) != state:
         return
     valid_until = state[0][1]
     if attempt is not None:
         valid_until = min(valid_until, attempt.prompt_expires_at - PROMPT_MARGIN)
     stored = impersonal(page, timer_parts(seconds_left))
     if stored is not None:
-        current_app.extensions["pay_page_cache"].put(page_key(token, channels), state,
+        current_app.extensions["pay_page_cache"].put(page_key(token, channels, request.args), state,
                                                      StoredPayPage(stored, headers, valid_until))

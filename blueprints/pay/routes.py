@@ -78,7 +78,7 @@ def order(token):
 def show(token):
     """The pay page: a QR code on computers, WeChat's pay sheet inside WeChat, WeChat's cashier elsewhere."""
     channels = browser_channels()
-    state = () if must_render() else fingerprint(token)  # nothing to compare with while the cache is off
+    state = () if must_render() else fingerprint(db.engine, token)  # nothing to compare with while the cache is off
     cached = cached_pay_page(token, channels, state)
     if cached is not None:
         return cached
