@@ -126,6 +126,17 @@ def test_a_session_cookie_this_process_has_not_verified_reaches_flask_once(app, 
     assert len(seen) == 1
 
 
+def test_an_expired_session_cookie_reaches_flask_which_opens_a_new_session(app, client, make_product):
+    product = catalog_paths(app, make_product())[2]
+    with freeze_time("2026-12-08 12:00:05") as clock:
+        returning(client, product)
+        clock.tick(app.permanent_session_lifetime + timedelta(seconds=1))
+        with flask_requests(app) as seen:
+            expired = client.get(product)
+    assert len(seen) == 1
+    assert expired.headers.get("Set-Cookie", "").startswith("session=")  # the form's new CSRF secret
+
+
 def test_a_csrf_token_not_signed_this_minute_reaches_flask_which_signs_it(app, client, make_product):
     product = catalog_paths(app, make_product())[2]
     with freeze_time("2026-12-08 12:00:05") as clock:
