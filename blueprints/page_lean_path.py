@@ -4,9 +4,10 @@ A customer who has seen a page before (a session cookie this process verified, n
 for a catalog page or a waiting order's pay page that is stored. That is answered here with one read, as
 Flask's cached path would answer it (blueprints/page_cache.py, blueprints/pay/page_cache.py): the catalog
 version or the order's fingerprint, then the stored page with the cart badge, the CSRF token and, on a pay
-page, the time left put in. Everything else goes on to Flask: a page not stored or stale, a new visitor, a
-cart with something in it (its badge counts products still on sale), WeChat's browser (the JSAPI pay sheet
-is signed per visitor), a CSRF token this process has not signed this minute, a database error.
+page, the time left put in. Everything else goes on to Flask: a page not stored or stale, a new visitor on a
+page with a form (Flask gives them a session for its CSRF secret), a cart with something in it (its badge
+counts products still on sale), WeChat's browser on a pay page (the JSAPI pay sheet is signed per visitor), a
+CSRF token this process has not signed this minute, a database error.
 """
 import re
 
