@@ -13,7 +13,7 @@ from blueprints.page_lean_path import StoredPageLeanPath
 from blueprints.pay.page_cache import init_pay_page_cache
 from blueprints.pay.status_poll import StatusPollLeanPath
 from extensions import DATABASE_DOWN, csrf, db, limiter, login_manager
-from http_policy import configure_logging, register_http_policy
+from http_policy import NO_STORE, configure_logging, register_http_policy
 from session_cookie import RememberingSessionInterface
 from sqlite_writers import QueuedWriterConnection
 from templating import register_template_helpers
@@ -141,7 +141,7 @@ def database_unavailable(error):
         pass
     app = current_app
     app.logger.error("database unavailable during %s %s: %s", request.method, request.path, type(error).__name__)
-    headers = {"Retry-After": RETRY_AFTER_SECONDS, "Cache-Control": "no-store"}
+    headers = {"Retry-After": RETRY_AFTER_SECONDS, "Cache-Control": NO_STORE}
     if request.blueprint == "webhooks":  # WeChat Pay retries a failed notification on its schedule
         return jsonify(code="FAIL", message="系统繁忙"), 503, headers
     if request.endpoint == "pay.status":

@@ -47,6 +47,8 @@ def page_policy(config, bridge_origin: str | None = None) -> str:
     oauth = origin(config.get("WECHAT_OAUTH_URL")) if config.get("WECHAT_APPSECRET_FILE") else None
     return content_security_policy(bridge_origin, oauth)
 STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
+# Cache-Control of the pages that belong to one order, one browser or the owner: no browser or shared cache keeps them.
+NO_STORE = "no-store"
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # An order token after /orders/ or /pay/ (tokens are 22 URL-safe characters; '/pay/notify' is too short to match).
 ORDER_TOKEN_RE = re.compile(r"(/(?:orders|pay)/[A-Za-z0-9_%-]{4})[A-Za-z0-9_%-]{4,}")

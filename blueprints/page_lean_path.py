@@ -15,11 +15,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from blueprints.lean_path import LeanPath, query_args
 from blueprints.page_cache import CSRF_TOKEN, cart_badge, fill, page_key
-from blueprints.pay import PRIVATE
 from blueprints.pay.channels import channels_for, in_wechat
 from blueprints.pay.page_cache import fingerprint, stored_pay_page, timer_parts
 from blueprints.pay.page_cache import page_key as pay_page_key
 from core.clock import utcnow
+from http_policy import NO_STORE
 from models.catalog_version import read_version
 
 CATALOG_PATH = re.compile(r"/|/[cp]/[A-Za-z0-9_-]{1,100}")  # home, a category, a product (catalog/routes.py)
@@ -63,4 +63,4 @@ class StoredPageLeanPath(LeanPath):
         if found is None:
             return None
         stored, left = found
-        return stored.page, timer_parts(left), {**stored.headers, "Cache-Control": PRIVATE}
+        return stored.page, timer_parts(left), {**stored.headers, "Cache-Control": NO_STORE}

@@ -7,6 +7,7 @@ from flask import Blueprint, request
 from flask_login import current_user
 
 from extensions import login_manager
+from http_policy import NO_STORE
 from services.owner_login import owner_for_session
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -35,7 +36,7 @@ def require_owner():
 @bp.after_request
 def private_pages(response):
     """Keep owner pages out of shared caches and other sites' frames."""
-    response.headers["Cache-Control"] = "no-store"
+    response.headers["Cache-Control"] = NO_STORE
     response.headers["X-Frame-Options"] = "DENY"
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

@@ -1,15 +1,14 @@
 from flask import Blueprint
 
+from http_policy import NO_STORE
+
 bp = Blueprint("pay", __name__)
-
-
-# Whoever has an order's URL can open it: its pages stay out of browser and shared caches.
-PRIVATE = "no-store"
 
 
 @bp.after_request
 def private_pages(response):
-    response.headers["Cache-Control"] = PRIVATE
+    """Whoever has the order's URL can open it: keep these pages out of browser and shared caches."""
+    response.headers["Cache-Control"] = NO_STORE
     return response
 
 

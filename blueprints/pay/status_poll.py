@@ -14,9 +14,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from blueprints.lean_path import LeanPath
-from blueprints.pay import PRIVATE
 from core.clock import utcnow
 from core.vocabulary import OrderStatus
+from http_policy import NO_STORE
 from models import Order
 from models.raw_read import RawQuery
 from services.payment import active_query_due
@@ -49,7 +49,7 @@ class StatusPollLeanPath(LeanPath):
         body = self.body(match[1]) if match and not environ.get("QUERY_STRING") else None
         if body is None:
             return None
-        return body, {"Content-Type": "application/json", "Cache-Control": PRIVATE, "Vary": "Cookie"}
+        return body, {"Content-Type": "application/json", "Cache-Control": NO_STORE, "Vary": "Cookie"}
 
     def body(self, token: str) -> bytes | None:
         """The poll's JSON, or None when the view must answer."""
